@@ -1,0 +1,97 @@
+"""Heat-map codec: Gaussian targets in, joint locations out.
+
+Conventions, stated once (DESIGN section 5):
+  * Heat-maps are channels-last, [..., H, W, J], as the Flax model emits them.
+  * Joints are (x, y) in input pixels, integer pixel centres.
+  * A heat-map at stride s: cell (i, j) covers input pixels [s*j, s*j + s - 1]
+    in x, so its centre is x = s*j + (s - 1) / 2 (likewise for y with i).
+  * Targets are unnormalised Gaussians (peak 1 at the joint) with sigma in
+    heat-map cells; invisible joints get an all-zero map and weight 0.
+
+Encoding is numpy (it runs in the input pipeline); decoding works on numpy or
+jax arrays alike.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def input_to_heatmap(points, stride: int):
+  """Input-pixel coordinates -> heat-map cell coordinates (same stride both axes)."""
+  return (points - (stride - 1) / 2) / stride
+
+
+def heatmap_to_input(points, stride: int):
+  """Heat-map cell coordinates -> input-pixel coordinates."""
+  return points * stride + (stride - 1) / 2
+
+
+def encode(joints: np.ndarray, visible: np.ndarray, heatmap_size, stride: int,
+           sigma: float = 1.5) -> tuple[np.ndarray, np.ndarray]:
+  """Gaussian target heat-maps for one example.
+
+  Args:
+    joints: [J, 2] (x, y) in input pixels.
+    visible: [J] bool or {0, 1}: joints with a usable label.
+    heatmap_size: (H, W) of the target heat-map.
+    stride: input pixels per heat-map cell.
+    sigma: standard deviation in heat-map cells (the paper's 1.5).
+
+  Returns:
+    targets [H, W, J] float32 and weights [J] float32 (1 for labelled joints
+    whose Gaussian centre lies inside the heat-map, else 0).
+  """
+  height, width = heatmap_size
+  centres = input_to_heatmap(np.asarray(joints, np.float64), stride)  # [J, 2]
+  ys = np.arange(height, dtype=np.float64)[:, None, None]
+  xs = np.arange(width, dtype=np.float64)[None, :, None]
+  sq_dist = (xs - centres[:, 0]) ** 2 + (ys - centres[:, 1]) ** 2
+  targets = np.exp(-sq_dist / (2.0 * sigma ** 2))
+  inside = ((centres[:, 0] >= -0.5) & (centres[:, 0] <= width - 0.5)
+            & (centres[:, 1] >= -0.5) & (centres[:, 1] <= height - 0.5))
+  weights = (np.asarray(visible, bool) & inside).astype(np.float32)
+  return (targets * weights).astype(np.float32), weights
+
+
+def decode(heatmaps, stride: int, subpixel: bool = False):
+  """Argmax locations of heat-maps [..., H, W, J], in input pixels.
+
+  With ``subpixel`` the argmax moves a quarter cell towards the larger of its
+  two neighbours on each axis (the usual refinement for Gaussian targets).
+
+  Returns:
+    (joints [..., J, 2] float32 (x, y) in input pixels, scores [..., J] = peak).
+  """
+  xp = _array_module(heatmaps)
+  *batch, height, width, num_joints = heatmaps.shape
+  flat = xp.reshape(xp.moveaxis(heatmaps, -1, -3), (*batch, num_joints, -1))
+  index = xp.argmax(flat, axis=-1)
+  scores = xp.max(flat, axis=-1)
+  y = index // width
+  x = index % width
+  cells = xp.stack([x, y], axis=-1).astype(np.float32)
+  if subpixel:
+    cells = cells + 0.25 * _neighbour_sign(xp, flat, x, y, height, width)
+  return heatmap_to_input(cells, stride).astype(np.float32), scores
+
+
+def _neighbour_sign(xp, flat, x, y, height, width):
+  """[..., J, 2]: sign of (right - left, below - above) around each argmax."""
+  def value_at(xx, yy):
+    xx = xp.clip(xx, 0, width - 1)
+    yy = xp.clip(yy, 0, height - 1)
+    return xp.take_along_axis(flat, (yy * width + xx)[..., None], axis=-1)[..., 0]
+  dx = value_at(x + 1, y) - value_at(x - 1, y)
+  dy = value_at(x, y + 1) - value_at(x, y - 1)
+  # No move where the neighbour is clipped to the argmax itself (border).
+  dx = xp.where((x > 0) & (x < width - 1), dx, 0)
+  dy = xp.where((y > 0) & (y < height - 1), dy, 0)
+  return xp.stack([xp.sign(dx), xp.sign(dy)], axis=-1).astype(np.float32)
+
+
+def _array_module(array):
+  if isinstance(array, np.ndarray):
+    return np
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  return jnp

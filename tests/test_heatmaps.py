@@ -1,0 +1,82 @@
+"""Heat-map codec: targets peak at their sub-pixel location; decode inverts."""
+
+import chex
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from cascade_jax import heatmaps
+
+
+def _parabola_peak(values):
+  """Sub-cell peak of three samples around a maximum."""
+  left, centre, right = values
+  return 0.5 * (left - right) / (left - 2 * centre + right)
+
+
+@pytest.mark.parametrize('stride', [1, 4, 8])
+def test_gaussian_target_peaks_at_its_subpixel_location(stride):
+  cell = np.array([9.3, 5.8])
+  joint = heatmaps.heatmap_to_input(cell, stride)[None]
+  targets, weights = heatmaps.encode(joint, [True], (16, 16), stride, 1.5)
+  chex.assert_shape(targets, (16, 16, 1))
+  np.testing.assert_array_equal(weights, [1.0])
+  np.testing.assert_allclose(heatmaps.input_to_heatmap(joint[0], stride), cell)
+  row, col = np.unravel_index(np.argmax(targets[..., 0]), (16, 16))
+  assert (col, row) == tuple(np.round(cell).astype(int))
+  # The log of a Gaussian is a parabola: its vertex is the exact centre.
+  log_map = np.log(targets[..., 0])
+  x_peak = col + _parabola_peak(log_map[row, col - 1:col + 2])
+  y_peak = row + _parabola_peak(log_map[row - 1:row + 2, col])
+  np.testing.assert_allclose([x_peak, y_peak], cell, atol=1e-4)
+  np.testing.assert_allclose(targets.max(), np.exp(
+      -np.sum((np.round(cell) - cell) ** 2) / (2 * 1.5 ** 2)), rtol=1e-5)
+
+
+def test_invisible_and_outside_joints_get_zero_maps_and_weights():
+  joints = np.array([[10.0, 10.0], [10.0, 10.0], [500.0, 3.0]])
+  targets, weights = heatmaps.encode(joints, [1, 0, 1], (8, 8), 4)
+  np.testing.assert_array_equal(weights, [1.0, 0.0, 0.0])
+  assert targets[..., 0].max() > 0.5
+  assert not targets[..., 1:].any()
+
+
+def test_cell_centre_convention():
+  # Cell j at stride 8 covers input pixels 8j .. 8j + 7, centre 8j + 3.5.
+  np.testing.assert_allclose(heatmaps.heatmap_to_input(np.array([0., 2.]), 8),
+                             [3.5, 19.5])
+  np.testing.assert_allclose(heatmaps.input_to_heatmap(np.array([19.5]), 8),
+                             [2.0])
+
+
+@pytest.mark.parametrize('xp', [np, jnp], ids=['numpy', 'jax'])
+def test_decode_returns_argmax_in_input_pixels(xp):
+  maps = np.zeros((2, 6, 7, 3), np.float32)
+  maps[0, 1, 2, 0] = 1.0
+  maps[0, 5, 6, 1] = 2.0
+  maps[0, 0, 0, 2] = 3.0
+  maps[1, 3, 4, :] = 0.5
+  joints, scores = heatmaps.decode(xp.asarray(maps), stride=4)
+  chex.assert_shape(joints, (2, 3, 2))
+  np.testing.assert_allclose(np.asarray(joints[0]),
+                             [[9.5, 5.5], [25.5, 21.5], [1.5, 1.5]])
+  np.testing.assert_allclose(np.asarray(joints[1]), [[17.5, 13.5]] * 3)
+  np.testing.assert_allclose(np.asarray(scores), [[1, 2, 3], [.5, .5, .5]])
+
+
+def test_decode_subpixel_moves_towards_the_larger_neighbour():
+  maps = np.zeros((5, 5, 1), np.float32)
+  maps[2, 2, 0] = 1.0
+  maps[2, 3, 0] = 0.6  # right neighbour
+  maps[1, 2, 0] = 0.3  # upper neighbour
+  joints, _ = heatmaps.decode(maps, stride=1, subpixel=True)
+  np.testing.assert_allclose(joints[0], [2.25, 1.75])
+
+
+def test_encode_then_decode_recovers_the_cell():
+  rng = np.random.default_rng(1)
+  joints = rng.uniform(0, 63, (5, 2))
+  targets, _ = heatmaps.encode(joints, np.ones(5, bool), (8, 8), 8)
+  decoded, _ = heatmaps.decode(targets, 8)
+  # Argmax decoding is exact to within half a cell.
+  assert np.abs(decoded - joints).max() <= 4.0 + 1e-6
