@@ -1,0 +1,177 @@
+"""grain input pipeline: person-centred crop, augmentation, Gaussian targets, batches.
+
+Records come from any random-access source (a TFDS data source) as dicts with
+'image' uint8 [H, W, 3], 'joints' [J, 2], 'visible' [J] and the crop centre and
+person scale named by the config. Crop, rotation, scale and flip are composed
+into one affine matrix (cascade_jax.geometry) applied to the image and the
+joints alike. Augmentation draws from the per-record generator that grain
+derives from (seed, record index), so batches are deterministic for a seed,
+independent of the number of worker processes, and the iterator state can be
+checkpointed and restored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import grain.python as grain
+import numpy as np
+
+from cascade_jax import geometry
+from cascade_jax import heatmaps
+
+# Keys a batch carries to the host-side evaluation but never to the device.
+HOST_KEYS = ('image_joints', 'image_visible', 'crop_to_image')
+
+
+@dataclasses.dataclass(frozen=True)
+class CropSpec:
+  """How a record becomes a model input.
+
+  Attributes:
+    input_size: (W, H) of the model input in pixels.
+    stride: input pixels per coarse heat-map cell (the pooling factor).
+    center_key: record field with the crop centre (x, y).
+    box_scale: crop side = box_scale * record['person_scale'] pixels.
+    sigma: Gaussian target width in heat-map cells.
+    flip_permutation: [J] joint permutation applied on horizontal flips.
+    rotation_deg: augmentation rotation range, uniform in [-r, r].
+    scale_range: augmentation scale range (person size multiplier).
+    flip_probability: probability of a horizontal flip.
+  """
+  input_size: tuple[int, int]
+  stride: int
+  center_key: str
+  box_scale: float
+  sigma: float
+  flip_permutation: tuple[int, ...]
+  rotation_deg: float = 20.0
+  scale_range: tuple[float, float] = (0.5, 1.5)
+  flip_probability: float = 0.5
+
+  @property
+  def heatmap_size(self) -> tuple[int, int]:
+    width, height = self.input_size
+    return height // self.stride, width // self.stride
+
+
+def prepare_example(record, spec: CropSpec, rng: np.random.Generator | None):
+  """One record -> one model example; augmented when ``rng`` is given.
+
+  Returns a dict: 'image' uint8 [H, W, 3], 'targets' float32 [h, w, J],
+  'target_weights' [J], 'joints' [J, 2] in input pixels, 'visible' [J], and the
+  host-only keys for evaluation: 'image_joints' and 'image_visible' (the
+  original labels) and 'crop_to_image' [3, 3] (input pixels -> image pixels).
+  """
+  joints = np.asarray(record['joints'], np.float64)
+  visible = np.asarray(record['visible'], bool)
+  if joints.ndim != 2 or joints.shape[1] != 2:
+    raise ValueError(f"record 'joints' must be [J, 2], got {joints.shape}")
+  if visible.shape != joints.shape[:1]:
+    raise ValueError(f"record 'visible' must be [{joints.shape[0]}], got "
+                     f'{visible.shape}')
+  rotation, scale, flip = 0.0, 1.0, False
+  if rng is not None:
+    rotation = rng.uniform(-spec.rotation_deg, spec.rotation_deg)
+    scale = rng.uniform(*spec.scale_range)
+    flip = bool(rng.random() < spec.flip_probability)
+  side = spec.box_scale * float(record['person_scale']) / scale
+  width, height = spec.input_size
+  box = (side, side * height / width)
+  matrix = geometry.crop_matrix(record[spec.center_key], box, spec.input_size,
+                                rotation, flip)
+  image = geometry.warp_image(np.asarray(record['image']), matrix,
+                              spec.input_size)
+  crop_joints = geometry.transform_points(matrix, joints)
+  crop_visible = visible & _inside(crop_joints, spec.input_size)
+  if flip:
+    crop_joints, crop_visible = geometry.flip_joints(
+        crop_joints, crop_visible, np.asarray(spec.flip_permutation))
+  targets, weights = heatmaps.encode(crop_joints, crop_visible,
+                                     spec.heatmap_size, spec.stride, spec.sigma)
+  return {
+      'image': image,
+      'targets': targets,
+      'target_weights': weights,
+      'joints': crop_joints.astype(np.float32),
+      'visible': crop_visible,
+      'image_joints': joints.astype(np.float32),
+      'image_visible': visible,
+      'crop_to_image': geometry.invert(matrix),
+  }
+
+
+def _inside(points, size):
+  width, height = size
+  return ((points[:, 0] >= -0.5) & (points[:, 0] <= width - 0.5)
+          & (points[:, 1] >= -0.5) & (points[:, 1] <= height - 0.5))
+
+
+class _Augment(grain.RandomMapTransform):
+  """Training transform: random crop geometry from grain's per-record rng."""
+
+  def __init__(self, spec: CropSpec):
+    self._spec = spec
+
+  def random_map(self, element, rng: np.random.Generator):
+    return prepare_example(element, self._spec, rng)
+
+
+class _Centre(grain.MapTransform):
+  """Evaluation transform: the plain person-centred crop."""
+
+  def __init__(self, spec: CropSpec):
+    self._spec = spec
+
+  def map(self, element):
+    return prepare_example(element, self._spec, None)
+
+
+def make_loader(source, spec: CropSpec, batch_size: int, *, train: bool,
+                seed: int, worker_count: int = 0, num_epochs: int | None = None,
+                shard_by_process: bool = True) -> grain.DataLoader:
+  """A grain DataLoader over ``source``.
+
+  Training shuffles, repeats forever (unless ``num_epochs``) and drops the last
+  partial batch; evaluation reads every record once, in order, keeping the
+  last partial batch. Each JAX process reads its own shard of the records.
+
+  Args:
+    source: a random-access data source of records (len and __getitem__).
+    spec: the crop and augmentation specification.
+    batch_size: examples per batch on this process.
+    train: augment and shuffle, or the plain centred crop in order.
+    seed: shuffling and augmentation seed.
+    worker_count: grain worker processes (0 = in the main process).
+    num_epochs: passes over the data; None repeats forever when training.
+    shard_by_process: shard the records over JAX processes.
+  """
+  shard_options = (grain.ShardByJaxProcess(drop_remainder=train)
+                   if shard_by_process else grain.NoSharding())
+  sampler = grain.IndexSampler(
+      num_records=len(source),
+      shard_options=shard_options,
+      shuffle=train,
+      num_epochs=num_epochs if train else 1,
+      seed=seed)
+  transform = _Augment(spec) if train else _Centre(spec)
+  return grain.DataLoader(
+      data_source=source,
+      sampler=sampler,
+      operations=[transform, grain.Batch(batch_size, drop_remainder=train)],
+      worker_count=worker_count)
+
+
+def crop_spec(config, joint_set) -> CropSpec:
+  """The CropSpec of an experiment config (``config.data`` and ``config.model``)."""
+  data = config.data
+  return CropSpec(
+      input_size=tuple(data.input_size),
+      stride=config.model.pooling,
+      center_key=data.crop_center,
+      box_scale=data.box_scale,
+      sigma=data.sigma,
+      flip_permutation=tuple(int(i) for i in joint_set.flip_permutation),
+      rotation_deg=data.rotation_deg,
+      scale_range=tuple(data.scale_range),
+      flip_probability=data.flip_probability)

@@ -1,0 +1,90 @@
+"""PCK curves as PNG files, like the paper's Figures 14-16.
+
+Draws on a bare `matplotlib.figure.Figure` with the Agg canvas: no pyplot, no
+display and no global backend switch, so it is safe in launchers and tests.
+Curves are fractions in [0, 1], drawn as detection rate in percent.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+from matplotlib.backends import backend_agg
+from matplotlib import figure as figure_lib
+import numpy as np
+
+from cascade_jax import joint_sets as joint_sets_lib
+from cascade_jax.eval import tables
+
+
+def plot_pck_curves(thresholds, curves: dict[str, np.ndarray],
+                    path: str | os.PathLike, title: str = 'PCK',
+                    xlabel: str = 'Normalised distance',
+                    ylabel: str = 'Detection rate (%)') -> pathlib.Path:
+  """Writes a PNG with one PCK-vs-threshold line per entry of ``curves``.
+
+  Args:
+    thresholds: [T] normalised distances (x axis).
+    curves: {legend label (joint group or model): [T] PCK fractions}.
+    path: PNG file to write; missing parent folders are created.
+    title, xlabel, ylabel: figure text.
+
+  Returns:
+    ``path`` as a pathlib.Path.
+  """
+  thresholds = np.asarray(thresholds, dtype=np.float64)
+  if thresholds.ndim != 1 or thresholds.size == 0:
+    raise ValueError(f'thresholds must be a non-empty [T] array, '
+                     f'got shape {thresholds.shape}')
+  if not curves:
+    raise ValueError('curves is empty: nothing to plot')
+  for label, curve in curves.items():
+    if np.shape(curve) != thresholds.shape:
+      raise ValueError(f'curve {label!r} has shape {np.shape(curve)}, '
+                       f'expected [T] = {thresholds.shape}')
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+
+  fig = figure_lib.Figure(figsize=(6.4, 4.8), dpi=100)
+  backend_agg.FigureCanvasAgg(fig)
+  ax = fig.add_subplot(1, 1, 1)
+  for label, curve in curves.items():
+    style = '--' if label == 'Mean' else '-'
+    ax.plot(thresholds, 100.0 * np.asarray(curve, dtype=np.float64), style,
+            marker='.', label=label)
+  ax.set_xlim(thresholds[0], thresholds[-1])
+  ax.set_ylim(0, 100)
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel(ylabel)
+  ax.set_title(title)
+  ax.grid(True, alpha=0.4)
+  ax.legend(loc='lower right')
+  fig.tight_layout()
+  fig.savefig(path, format='png')
+  return path
+
+
+def plot_per_joint_curves(thresholds, curve, joint_set: joint_sets_lib.JointSet,
+                          path: str | os.PathLike, title: str | None = None,
+                          counts=None) -> pathlib.Path:
+  """Writes a PNG with one line per joint group (left/right averaged) and Mean.
+
+  Args:
+    thresholds: [T] normalised distances.
+    curve: [T, J] PCK fractions (from `metrics.pck`).
+    joint_set: names the joints and so the groups (`tables.joint_groups`).
+    path: PNG file to write.
+    title: defaults to 'PCK (<joint set name>)'.
+    counts: optional [J] labelled counts, to pool UBody and Mean over examples.
+
+  Returns:
+    ``path`` as a pathlib.Path.
+  """
+  curve = np.asarray(curve, dtype=np.float64)
+  if curve.ndim != 2 or curve.shape[0] != np.size(thresholds):
+    raise ValueError(f'curve must have shape [T, J] with T = '
+                     f'{np.size(thresholds)}, got {curve.shape}')
+  columns = tables.group_curves(curve, joint_set, counts)
+  return plot_pck_curves(thresholds, columns, path,
+                         title=title or f'PCK ({joint_set.name})')

@@ -1,0 +1,60 @@
+"""CPU demo: the 8x coarse model on the built-in synthetic FLIC-style data.
+
+Run (what `make demo` does):
+  python -m launch.train --config=configs/synthetic.py --workdir=workdirs/demo
+  python -m launch.eval --config=configs/synthetic.py --workdir=workdirs/demo
+
+Needs nothing downloaded: the synthetic dataset is generated on first use.
+Cost and result on a 2-core CPU: see BUILD_NOTES.md (demo section).
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+
+  config.data = data = ml_collections.ConfigDict()
+  data.name = 'synthetic_pose'
+  data.builder_config = 'flic'       # 11 FLIC joints, upper body; or 'mpii'
+  data.data_dir = 'data/tfds'
+  data.image_size = (128, 128)       # (H, W) of the generated images
+  data.num_train = 4000
+  data.num_test = 500
+  data.dataset_seed = 0              # the generated images; config.seed drives training
+  data.input_size = (128, 128)       # (W, H) of the model input
+  data.crop_center = 'torso_center'  # record field the crop is centred on
+  data.box_scale = 0.9               # crop side = box_scale * person_scale
+  data.sigma = 1.5                   # target width in heat-map cells (paper)
+  data.rotation_deg = 20.0           # augmentation: rotate in [-20, 20]
+  data.scale_range = (0.5, 1.5)      # augmentation: person size multiplier
+  data.flip_probability = 0.5
+  data.worker_count = 1              # grain worker processes
+
+  config.model = model = ml_collections.ConfigDict()
+  model.name = 'coarse'
+  model.pooling = 8                  # 4, 8 or 16
+  model.bank_widths = (16, 16, 16, 64)
+  model.head_widths = (64, 64)
+  model.dropout_rate = 0.2           # SpatialDropout before the first 1x1
+
+  config.train = train = ml_collections.ConfigDict()
+  train.steps = 1500
+  train.batch_size = 32              # global, over all devices and hosts
+  train.optimizer = 'adam'
+  train.learning_rate = 2e-3
+  train.warmup_steps = 100
+  train.weight_decay = 1e-5
+  train.grad_clip_norm = 0.0         # 0 disables clipping
+  train.log_every = 50
+  train.checkpoint_every = 500
+  train.eval_every = 0               # test loss every N steps; 0 = only PCK at the end
+  train.keep_checkpoints = 2
+
+  config.eval = evaluation = ml_collections.ConfigDict()
+  evaluation.batch_size = 64
+  evaluation.max_threshold = 0.2     # PCK curves over [0, 0.2]
+  evaluation.num_thresholds = 21
+  evaluation.subpixel = False
+  return config

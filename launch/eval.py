@@ -1,0 +1,27 @@
+"""Evaluates a checkpoint: python -m launch.eval --config=CONFIG --workdir=DIR
+
+Restores the latest Orbax checkpoint of --workdir, predicts the test split,
+prints the per-joint PCK table and writes results JSON and PCK curve PNGs.
+"""
+
+from absl import app
+from absl import flags
+from ml_collections import config_flags
+
+from cascade_jax.eval import evaluate
+
+_CONFIG = config_flags.DEFINE_config_file(
+    'config', None, 'Experiment config file (configs/*.py).', lock_config=True)
+_WORKDIR = flags.DEFINE_string(
+    'workdir', None, 'Training directory holding checkpoints/.')
+flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  evaluate.evaluate_checkpoint(_CONFIG.value, _WORKDIR.value)
+
+
+if __name__ == '__main__':
+  app.run(main)
