@@ -9,6 +9,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from cascade_jax.eval import evaluate
+from cascade_jax.train import progress
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Experiment config file (configs/*.py).', lock_config=True)
@@ -20,6 +21,7 @@ flags.mark_flags_as_required(['config', 'workdir'])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  progress.quiet_library_logs()
   evaluate.evaluate_checkpoint(_CONFIG.value, _WORKDIR.value)
 
 

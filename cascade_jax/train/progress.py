@@ -6,6 +6,7 @@ every step.
 
 from __future__ import annotations
 
+import logging as std_logging
 import sys
 import time
 
@@ -13,6 +14,25 @@ from absl import logging
 import jax
 import numpy as np
 from tensorboardX import SummaryWriter
+
+
+# Libraries whose INFO lines (every checkpoint file renamed, every split
+# read) would bury the training log; their warnings and errors still show.
+_QUIET_LIBRARIES = ('/orbax/', '/tensorflow_datasets/', '/grain/', '/etils/')
+
+
+class _QuietLibraries(std_logging.Filter):
+
+  def filter(self, record: std_logging.LogRecord) -> bool:
+    return (record.levelno >= std_logging.WARNING
+            or not any(lib in record.pathname for lib in _QUIET_LIBRARIES))
+
+
+def quiet_library_logs() -> None:
+  """Keeps library INFO chatter out of the log; called by the launchers."""
+  handler = logging.get_absl_handler()
+  if not any(isinstance(f, _QuietLibraries) for f in handler.filters):
+    handler.addFilter(_QuietLibraries())
 
 
 def format_duration(seconds: float) -> str:

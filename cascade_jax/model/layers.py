@@ -1,0 +1,178 @@
+"""Fixed and generic layers of the coarse model (paper Sec. 3.1-3.2).
+
+Everything works on channels-last images or feature maps, [B, H, W, C].
+
+  * ``gaussian_pyramid``: the 3-level RGB input pyramid (scales 1, 1/2, 1/4).
+  * ``local_contrast_normalize``: Torch's SpatialContrastiveNormalization
+    (subtractive then divisive, one Gaussian kernel shared by all channels).
+  * ``max_pool_2x2`` / ``upsample_nearest``: the pooling and merging steps.
+  * ``SpatialDropout``: dropout of whole feature maps (paper Sec. 3.2).
+
+The pyramid and the LCN have no parameters: they are fixed pre-processing
+inside the model, so callers feed it raw images.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# Torch's image.gaussian: sigma is a fraction of the kernel width.
+_TORCH_GAUSSIAN_SIGMA = 0.25
+# Torch's SpatialDivisiveNormalization threshold on the local std.
+_LCN_EPSILON = 1e-4
+# Even 4-tap binomial kernel: with stride 2 the output pixel i is centred on
+# input x = 2i + 0.5, the cell-centre convention of a stride-2 heat-map
+# (DESIGN section 5), so pyramid levels and pooled banks line up exactly.
+_PYRAMID_TAPS = np.array([1.0, 3.0, 3.0, 1.0]) / 8.0
+
+
+def gaussian_kernel_1d(size: int, sigma: float | None = None) -> np.ndarray:
+  """Centred 1-D Gaussian taps [size], sum 1; sigma defaults to size / 4."""
+  sigma = _TORCH_GAUSSIAN_SIGMA * size if sigma is None else sigma
+  x = np.arange(size, dtype=np.float64) - (size - 1) / 2
+  taps = np.exp(-0.5 * (x / sigma) ** 2)
+  return taps / taps.sum()
+
+
+def _separable_conv(x: jax.Array, taps: np.ndarray) -> jax.Array:
+  """Blurs each channel of x [B, H, W, C] by outer(taps, taps), zero-padded."""
+  channels = x.shape[-1]
+  taps = jnp.asarray(taps, x.dtype)
+  for kernel_shape in ((taps.size, 1), (1, taps.size)):
+    kernel = jnp.tile(taps.reshape(*kernel_shape, 1, 1), (1, 1, 1, channels))
+    x = jax.lax.conv_general_dilated(
+        x, kernel, window_strides=(1, 1), padding='SAME',
+        dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
+        feature_group_count=channels)
+  return x
+
+
+def gaussian_pyramid(images: jax.Array, num_levels: int = 3) -> list[jax.Array]:
+  """Gaussian pyramid: blur with a binomial kernel, then keep every 2nd pixel.
+
+  Borders are replicated before blurring, so edges do not darken.
+
+  Args:
+    images: [B, H, W, C]; H and W divisible by 2**(num_levels - 1).
+
+  Returns:
+    ``num_levels`` arrays; level l is [B, H / 2**l, W / 2**l, C].
+  """
+  channels = images.shape[-1]
+  kernel = jnp.asarray(np.outer(_PYRAMID_TAPS, _PYRAMID_TAPS), images.dtype)
+  kernel = jnp.tile(kernel[:, :, None, None], (1, 1, 1, channels))
+  levels = [images]
+  for _ in range(num_levels - 1):
+    padded = jnp.pad(levels[-1], ((0, 0), (1, 1), (1, 1), (0, 0)), mode='edge')
+    levels.append(jax.lax.conv_general_dilated(
+        padded, kernel, window_strides=(2, 2), padding='VALID',
+        dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
+        feature_group_count=channels))
+  return levels
+
+
+def local_contrast_normalize(images: jax.Array,
+                             kernel_size: int = 9) -> jax.Array:
+  """Subtractive then divisive local contrast normalisation (Torch's LCN).
+
+  As nn.SpatialContrastiveNormalization(C, image.gaussian(kernel_size)): the
+  Gaussian kernel (sigma = kernel_size / 4) is normalised to sum 1 over the
+  window and all C channels, so the local mean and variance pool every
+  channel. Near the border the zero-padded sums are divided by the kernel's
+  coverage (the part of the kernel inside the image), as Torch does for the
+  mean. Unlike Torch, the coverage divides the variance before the square
+  root (Torch divides the std by it), which keeps the border std unbiased.
+  The divisor is max(local std, mean of the local std over the image,
+  1e-4), the mean taken per example.
+
+  Args:
+    images: [B, H, W, C].
+    kernel_size: width of the square Gaussian window.
+
+  Returns:
+    [B, H, W, C]: invariant to x -> a * x + b (a > 0) per example.
+  """
+  taps = gaussian_kernel_1d(kernel_size)
+  ones = jnp.ones((1, *images.shape[1:3], 1), images.dtype)
+  coverage = _separable_conv(ones, taps)  # [1, H, W, 1]
+
+  def local_average(x):  # [B, H, W, C] -> [B, H, W, 1]
+    return _separable_conv(jnp.mean(x, axis=-1, keepdims=True), taps) / coverage
+
+  centred = images - local_average(images)
+  local_std = jnp.sqrt(local_average(jnp.square(centred)))
+  image_std = jnp.mean(local_std, axis=(1, 2, 3), keepdims=True)
+  divisor = jnp.maximum(jnp.maximum(local_std, image_std), _LCN_EPSILON)
+  return centred / divisor
+
+
+def max_pool_2x2(x: jax.Array) -> jax.Array:
+  """2x2 max pooling, stride 2, in ceil mode, as a reshape and a max.
+
+  An odd height or width is padded with -inf at the bottom / right, so the
+  last row or column is a 1-wide window and cell i still covers rows 2i and
+  2i + 1. Equal to ``nn.max_pool(x, (2, 2), (2, 2), ((0, H % 2), (0, W % 2)))``,
+  but its gradient is a cheap elementwise select on XLA CPU, where
+  select-and-scatter is slow (DESIGN section 7).
+
+  Args:
+    x: [B, H, W, C].
+
+  Returns:
+    [B, ceil(H / 2), ceil(W / 2), C].
+  """
+  batch, height, width, channels = x.shape
+  if height % 2 or width % 2:
+    x = jnp.pad(x, ((0, 0), (0, height % 2), (0, width % 2), (0, 0)),
+                constant_values=-jnp.inf)
+  x = x.reshape(batch, (height + 1) // 2, 2, (width + 1) // 2, 2, channels)
+  return jnp.max(x, axis=(2, 4))
+
+
+def upsample_nearest(x: jax.Array, factor: int) -> jax.Array:
+  """Nearest-neighbour upsampling [B, H, W, C] -> [B, kH, kW, C], k = factor.
+
+  Each cell is repeated factor x factor times, so an upsampled cell covers the
+  same input pixels as the coarse cell it came from (DESIGN section 5).
+  """
+  return jnp.repeat(jnp.repeat(x, factor, axis=1), factor, axis=2)
+
+
+class SpatialDropout(nn.Module):
+  """Dropout of whole feature maps (paper Sec. 3.2).
+
+  One Bernoulli trial per example and channel, shared by every spatial
+  position; kept maps are scaled by 1 / (1 - rate) at train time, so the
+  expectation is unchanged and evaluation is the identity.
+
+  Attributes:
+    rate: probability of dropping a feature map (not the keep rate).
+    rng_collection: the rng collection the mask is drawn from.
+  """
+  rate: float
+  rng_collection: str = 'dropout'
+
+  @nn.compact
+  def __call__(self, inputs: jax.Array, deterministic: bool) -> jax.Array:
+    """Drops whole channels of the inputs.
+
+    Args:
+      inputs: [B, H, W, C] feature maps.
+      deterministic: if true, return the inputs unchanged (evaluation).
+
+    Returns:
+      [B, H, W, C]: each channel of each example either all zero or scaled by
+      1 / (1 - rate).
+    """
+    if deterministic or self.rate == 0.0:
+      return inputs
+    if self.rate == 1.0:
+      return jnp.zeros_like(inputs)
+    keep_prob = 1.0 - self.rate
+    batch, _, _, channels = inputs.shape
+    keep = jax.random.bernoulli(self.make_rng(self.rng_collection), keep_prob,
+                                (batch, 1, 1, channels))
+    return jnp.where(keep, inputs / keep_prob, 0.0)

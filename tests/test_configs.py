@@ -1,0 +1,60 @@
+"""Every config builds; the paper-size models run a forward pass."""
+
+import importlib
+import pathlib
+
+import chex
+import jax
+import jax.numpy as jnp
+import pytest
+
+from cascade_jax import joint_sets
+from cascade_jax.model import build
+
+CONFIG_NAMES = sorted(p.stem for p in
+                      (pathlib.Path(__file__).parents[1] / 'configs').glob('*.py')
+                      if p.stem != '__init__')
+
+
+def _config(name):
+  return importlib.import_module(f'configs.{name}').get_config()
+
+
+@pytest.mark.parametrize('name', CONFIG_NAMES)
+def test_config_builds_its_model_and_names_a_joint_set(name):
+  config = _config(name)
+  joint_set = joint_sets.get(config.data.builder_config)
+  model = build.build_model(config.model, joint_set.num_joints)
+  assert model.pooling in (4, 8, 16)
+  width, height = config.data.input_size
+  assert width % config.model.pooling == 0 and height % config.model.pooling == 0
+  assert config.train.batch_size > 0
+
+
+@pytest.mark.parametrize('name, input_hw, num_joints', [
+    ('flic_8x', (240, 320), 11),
+    ('mpii', (256, 256), 16),
+])
+def test_paper_size_models_run_a_forward_pass(name, input_hw, num_joints):
+  config = _config(name)
+  assert tuple(config.data.input_size) == input_hw[::-1]
+  assert tuple(config.model.bank_widths) == (128, 128, 128, 512)
+  assert tuple(config.model.head_widths) == (256, 256)
+  model = build.build_model(config.model, num_joints)
+  images = jax.random.uniform(jax.random.PRNGKey(1), (1, *input_hw, 3))
+  params = jax.jit(lambda x: model.init(jax.random.PRNGKey(0), x,
+                                        train=False))(images)
+  heatmaps = jax.jit(lambda p, x: model.apply(p, x, train=False))(
+      params, images)
+  stride = config.model.pooling
+  chex.assert_shape(heatmaps, (1, input_hw[0] // stride, input_hw[1] // stride,
+                               num_joints))
+  chex.assert_tree_all_finite(heatmaps)
+  assert float(jnp.std(heatmaps)) > 0
+
+
+def test_unknown_model_name_is_rejected():
+  config = _config('synthetic')
+  config.model.name = 'hourglass'
+  with pytest.raises(ValueError, match="'coarse'"):
+    build.build_model(config.model, 11)
