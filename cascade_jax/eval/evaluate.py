@@ -1,4 +1,4 @@
-"""Evaluates a checkpoint on the test split: predict, back-project, score, report.
+"""Evaluates a checkpoint on the evaluation split: predict, back-project, score, report.
 
 Predictions are decoded from the coarse heat-maps (argmax, optionally
 sub-pixel), mapped from model-input pixels back to the original image through
@@ -95,7 +95,7 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict
   Writes ``workdir``/eval/results.json, pck_curves.png and predictions.npz, and
   returns the results dict.
   """
-  source, joint_set = datasets.load_split(config.data, 'test')
+  source, joint_set = datasets.load_split(config.data, config.data.eval_split)
   model = build.build_model(config.model, joint_set.num_joints)
   spec = pipeline.crop_spec(config, joint_set)
   width, height = spec.input_size

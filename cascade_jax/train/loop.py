@@ -33,7 +33,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   local_batch = global_batch // jax.process_count()
 
   train_source, joint_set = datasets.load_split(config.data, 'train')
-  eval_source, _ = datasets.load_split(config.data, 'test')
+  eval_source, _ = datasets.load_split(config.data, config.data.eval_split)
   model = build.build_model(config.model, joint_set.num_joints)
   spec = pipeline.crop_spec(config, joint_set)
   width, height = spec.input_size
