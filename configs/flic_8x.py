@@ -17,6 +17,11 @@ def get_config():
   config.data.data_dir = 'data/tfds'
   config.data.input_size = (320, 240)   # (W, H): FLIC frames halved
   config.data.crop_center = 'torso_center'
+  # person_scale is the frame height (480): a 4/3 * 480 = 640 px wide box of
+  # the full frame around the torso, i.e. the paper's 320x240 half-size window.
+  config.data.box_scale = 4 / 3
+  config.data.rotation_deg = 20.0
+  config.data.scale_range = (0.5, 1.5)  # the paper's augmentation
   config.data.worker_count = 8
 
   config.model.pooling = 8

@@ -18,4 +18,5 @@ def get_config():
   config.data.input_size = (256, 256)
   config.data.crop_center = 'person_center'
   config.data.box_scale = 1.25
+  config.data.eval_split = 'validation'  # MPII's test split has no labels
   return config

@@ -2,16 +2,26 @@
 
 Returns a random-access TFDS data source (array_record, no TensorFlow) and the
 dataset's joint set. The built-in synthetic dataset is generated on first use;
-real datasets (FLIC, MPII, LSP) arrive with their builders.
+the real datasets ('flic', 'mpii', 'lsp') are built on first use from the
+files in `data.manual_dir` (default <data_dir>/downloads/manual; each
+builder's MANUAL_DOWNLOAD_INSTRUCTIONS say which) with the builder config
+`data.builder_config` ('flic' / 'flic_plus', 'mpii', 'lsp' / 'lsp_extended').
+
+MPII and LSP crops are scale-normalised by default: the crop side is
+`data.box_scale` * the person's height (record 'person_scale'). With
+`data.scale_normalised = False` (paper Table 4, "unnormalized") the crop keeps
+the original image scale: 'person_scale' is replaced by
+input width / box_scale, so the crop is `data.input_size` image pixels.
 """
 
 from __future__ import annotations
 
 import ml_collections
+import numpy as np
 
 from cascade_jax import joint_sets
 
-KNOWN_DATASETS = ('synthetic_pose',)
+KNOWN_DATASETS = ('synthetic_pose', 'flic', 'mpii', 'lsp')
 
 
 def load_split(config: ml_collections.ConfigDict, split: str):
@@ -29,5 +39,53 @@ def load_split(config: ml_collections.ConfigDict, split: str):
         data_dir=config.data_dir)
     builder.download_and_prepare()
     return builder.as_data_source(split), joint_sets.get(config.builder_config)
+  if config.name == 'flic':
+    from cascade_jax.data.flic import flic  # pylint: disable=g-import-not-at-top
+    builder = flic.build(_manual_dir(config), config.data_dir,
+                         config.builder_config)
+    return builder.as_data_source(split), joint_sets.FLIC
+  if config.name == 'mpii':
+    from cascade_jax.data.mpii import mpii  # pylint: disable=g-import-not-at-top
+    builder = mpii.build(_manual_dir(config), config.data_dir)
+    return _person_scale(builder.as_data_source(split), config), joint_sets.MPII
+  if config.name == 'lsp':
+    from cascade_jax.data.lsp import lsp  # pylint: disable=g-import-not-at-top
+    builder = lsp.build(_manual_dir(config), config.data_dir,
+                        config.builder_config)
+    return _person_scale(builder.as_data_source(split), config), joint_sets.LSP
   raise ValueError(f'data.name={config.name!r} is not a known dataset; '
                    f'known: {KNOWN_DATASETS}')
+
+
+def _manual_dir(config: ml_collections.ConfigDict) -> str:
+  """data.manual_dir, or TFDS's default <data_dir>/downloads/manual."""
+  manual_dir = config.get('manual_dir')
+  if manual_dir is None:
+    return f'{config.data_dir}/downloads/manual'
+  return manual_dir
+
+
+def _person_scale(source, config: ml_collections.ConfigDict):
+  """``source`` as is when data.scale_normalised (default), else at image scale."""
+  if config.get('scale_normalised', True):
+    return source
+  return OriginalScaleSource(source, config.input_size[0] / config.box_scale)
+
+
+class OriginalScaleSource:
+  """A data source whose records' 'person_scale' is one constant.
+
+  With crop side = box_scale * person_scale, the constant input width /
+  box_scale makes every crop keep the original image scale: the unnormalised
+  setting of paper Table 4.
+  """
+
+  def __init__(self, source, person_scale: float):
+    self._source = source
+    self._person_scale = np.float32(person_scale)
+
+  def __len__(self) -> int:
+    return len(self._source)
+
+  def __getitem__(self, index):
+    return dict(self._source[index], person_scale=self._person_scale)

@@ -1,0 +1,310 @@
+"""`mpii_pose`: MPII Human Pose (Andriluka et al., CVPR 2014), one example per person.
+
+A TFDS builder (array_record, no TensorFlow) over the manually downloaded
+files; see `MANUAL_DOWNLOAD_INSTRUCTIONS`. Splits:
+  train       annotated persons of the training images, minus validation;
+  validation  the 2958 persons of the standard split (Tompson et al.), in the
+              order of valid_split.json (= gt_valid.mat, valid_images.txt);
+  test        every person of the test images with objpos and scale
+              (unlabelled: joints zero, visible False).
+
+  builder = build('/data/manual', '/data/tfds')
+  source = builder.as_data_source('validation')
+
+Features, in image pixels (x, y), 0-based (the .mat is 1-based Matlab: 1 is
+subtracted on load), pixel centres at integers:
+  image [H, W, 3] uint8, the original JPEG (stored once per person);
+  joints [16, 2] by official id (`joint_sets.MPII`), zero where unlabelled;
+  visible [16] bool, labelled; occluded [16] bool, labelled with is_visible 0;
+  head_box [4] (x1, y1, x2, y2), zero when absent; person_center [2], objpos;
+  person_scale, 200 * scale: the person's height in pixels, which the
+  scale-normalised crop keeps constant; distractor_joints [16, 16, 2],
+  distractor_visible [16, 16] and num_distractors: the other annotated people
+  of the image, nearest first (by objpos), zero rows past the count;
+  image_name; annolist_index and annorect_index, 0-based (RELEASE_img_index
+  and RELEASE_person_index minus 1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from cascade_jax import joint_sets
+from cascade_jax.data import manual_files
+from cascade_jax.data.mpii import valid_split
+
+ANNOTATION_FILE = 'mpii_human_pose_v1_u12_1.mat'
+IMAGE_FOLDER = 'images'
+MAX_DISTRACTORS = 16
+NUM_JOINTS = joint_sets.MPII.num_joints
+SCALE_UNIT = 200.0  # MPII's scale is the person height / 200 px.
+
+MANUAL_DOWNLOAD_INSTRUCTIONS = f"""\
+From http://human-pose.mpi-inf.mpg.de/#download get the images
+(mpii_human_pose_v1.tar.gz) and the annotations (mpii_human_pose_v1_u12_2.zip)
+and unpack both into the manual directory, so that it holds
+  <manual_dir>/{ANNOTATION_FILE}
+  <manual_dir>/{IMAGE_FOLDER}/<annolist(i).image.name>   (24987 JPEGs)
+The validation split ships with this package (valid_split.json).
+"""
+
+_ANNOTATION_WHAT = (f'the MPII annotation file {ANNOTATION_FILE} with the '
+                    'struct RELEASE (fields annolist, img_train)')
+
+
+@dataclasses.dataclass(frozen=True)
+class MpiiPerson:
+  """One annorect entry, coordinates 0-based.
+
+  Attributes:
+    joints: [16, 2] float32 by joint id, zero where unlabelled.
+    visible: [16] bool, labelled.
+    occluded: [16] bool, labelled and is_visible == 0.
+    head_box: [4] float32 (x1, y1, x2, y2), zero when absent.
+    center: [2] float32 objpos, or None when absent.
+    scale: the scale field (person height / 200 px), or None when absent.
+  """
+  joints: np.ndarray
+  visible: np.ndarray
+  occluded: np.ndarray
+  head_box: np.ndarray
+  center: np.ndarray | None
+  scale: float | None
+
+  @property
+  def annotated(self) -> bool:
+    return bool(self.visible.any())
+
+  @property
+  def locatable(self) -> bool:
+    """Has the objpos and scale that a person-centred crop needs."""
+    return self.center is not None and self.scale is not None
+
+
+def parse_person(rect, path: str, where: str) -> MpiiPerson:
+  """Parses an annorect struct; every optional field may be missing or []."""
+  joints = np.zeros((NUM_JOINTS, 2), np.float32)
+  visible = np.zeros(NUM_JOINTS, bool)
+  occluded = np.zeros(NUM_JOINTS, bool)
+  annopoints = manual_files.optional_field(rect, 'annopoints')
+  points = ([] if manual_files.is_empty(annopoints) else manual_files.as_list(
+      manual_files.field(annopoints, 'point', path, f'{where}.annopoints')))
+  for k, point in enumerate(points):
+    point_where = f'{where}.annopoints.point({k + 1})'
+    joint = int(manual_files.scalar(
+        manual_files.field(point, 'id', path, point_where), path,
+        f'{point_where}.id'))
+    if not 0 <= joint < NUM_JOINTS:
+      raise manual_files.ManualFileError(
+          f'{path}: {point_where}.id should be a joint id in [0, '
+          f'{NUM_JOINTS - 1}], got {joint}')
+    for axis, name in enumerate('xy'):
+      joints[joint, axis] = manual_files.scalar(
+          manual_files.field(point, name, path, point_where), path,
+          f'{point_where}.{name}') - 1.0
+    visible[joint] = True
+    flag = manual_files.optional_field(point, 'is_visible')
+    # is_visible is 0/1, '0'/'1' or empty (unknown: taken as not occluded).
+    occluded[joint] = (not manual_files.is_empty(flag) and manual_files.scalar(
+        flag, path, f'{point_where}.is_visible') == 0)
+  head_box = np.zeros(4, np.float32)
+  if not any(manual_files.is_empty(manual_files.optional_field(rect, f))
+             for f in ('x1', 'y1', 'x2', 'y2')):
+    head_box = np.array([manual_files.scalar(getattr(rect, f), path,
+                                             f'{where}.{f}') - 1.0
+                         for f in ('x1', 'y1', 'x2', 'y2')], np.float32)
+  center = None
+  objpos = manual_files.optional_field(rect, 'objpos')
+  if not manual_files.is_empty(objpos):
+    center = np.array([manual_files.scalar(
+        manual_files.field(objpos, f, path, f'{where}.objpos'), path,
+        f'{where}.objpos.{f}') - 1.0 for f in ('x', 'y')], np.float32)
+  scale = manual_files.optional_field(rect, 'scale')
+  scale = (None if manual_files.is_empty(scale)
+           else manual_files.scalar(scale, path, f'{where}.scale'))
+  return MpiiPerson(joints, visible, occluded, head_box, center, scale)
+
+
+def parse_annolist(annolist, path: str) -> list[list[MpiiPerson]]:
+  """The persons of each annolist entry (an image); [] where it has none."""
+  images = []
+  for i, entry in enumerate(manual_files.as_list(annolist)):
+    where = f'annolist({i + 1})'
+    rects = manual_files.as_list(
+        manual_files.optional_field(entry, 'annorect'))
+    images.append([parse_person(rect, path, f'{where}.annorect({r + 1})')
+                   for r, rect in enumerate(rects)])
+  return images
+
+
+@dataclasses.dataclass(frozen=True)
+class MpiiRelease:
+  """The parts of the RELEASE struct that the builder uses.
+
+  Attributes:
+    image_names: annolist(i).image.name for each image.
+    is_train: [N] bool, img_train.
+    persons: the persons of each image.
+  """
+  image_names: list[str]
+  is_train: np.ndarray
+  persons: list[list[MpiiPerson]]
+
+
+def read_release(path: os.PathLike | str) -> MpiiRelease:
+  """Parses mpii_human_pose_v1_u12_1.mat."""
+  path = os.fspath(path)
+  release = manual_files.load_mat(path, ('RELEASE',),
+                                  _ANNOTATION_WHAT)['RELEASE']
+  annolist = manual_files.field(release, 'annolist', path, 'RELEASE')
+  is_train = np.asarray(manual_files.field(release, 'img_train', path,
+                                           'RELEASE')).ravel().astype(bool)
+  entries = manual_files.as_list(annolist)
+  if len(entries) != len(is_train):
+    raise manual_files.ManualFileError(
+        f'{path}: RELEASE.img_train should have one entry per annolist image '
+        f'({len(entries)}), got {len(is_train)}')
+  names = []
+  for i, entry in enumerate(entries):
+    name = manual_files.field(manual_files.field(
+        entry, 'image', path, f'annolist({i + 1})'), 'name', path,
+                              f'annolist({i + 1}).image')
+    if not isinstance(name, str) or not name:
+      raise manual_files.ManualFileError(
+          f'{path}: annolist({i + 1}).image.name should be a file name, got '
+          f'{name!r}')
+    names.append(name)
+  return MpiiRelease(names, is_train, parse_annolist(annolist, path))
+
+
+def split_persons(release: MpiiRelease, path: str) -> dict[str, list]:
+  """{split: [(image index, person index), ...]}, all 0-based."""
+  validation = [tuple(pair) for pair in valid_split.load().tolist()]
+  for image, person in validation:
+    if (image >= len(release.persons) or person >= len(release.persons[image])
+        or not release.is_train[image]
+        or not release.persons[image][person].annotated
+        or not release.persons[image][person].locatable):
+      raise manual_files.ManualFileError(
+          f'{path}: the validation person RELEASE_img_index={image + 1}, '
+          f'RELEASE_person_index={person + 1} (valid_split.json) should be an '
+          'annotated person of a training image with objpos and scale; is '
+          f'this {ANNOTATION_FILE}?')
+  held_out = set(validation)
+  train, test = [], []
+  for image, persons in enumerate(release.persons):
+    for index, person in enumerate(persons):
+      if not person.locatable:
+        continue
+      if not release.is_train[image]:
+        test.append((image, index))
+      elif person.annotated and (image, index) not in held_out:
+        train.append((image, index))
+  return {'train': train, 'validation': validation, 'test': test}
+
+
+class MpiiPose(tfds.core.GeneratorBasedBuilder):
+  """MPII Human Pose, one example per person; see the module docstring."""
+
+  VERSION = tfds.core.Version('1.0.0')
+  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
+  MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
+
+  def __init__(self, **kwargs):
+    super().__init__(file_format='array_record', **kwargs)
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    return self.dataset_info_from_configs(
+        description=__doc__.splitlines()[0],
+        disable_shuffling=True,
+        features=tfds.features.FeaturesDict({
+            'image': tfds.features.Image(shape=(None, None, 3),
+                                         encoding_format='jpeg'),
+            'joints': tfds.features.Tensor(shape=(NUM_JOINTS, 2),
+                                           dtype=np.float32),
+            'visible': tfds.features.Tensor(shape=(NUM_JOINTS,),
+                                            dtype=np.bool_),
+            'occluded': tfds.features.Tensor(shape=(NUM_JOINTS,),
+                                             dtype=np.bool_),
+            'head_box': tfds.features.Tensor(shape=(4,), dtype=np.float32),
+            'person_center': tfds.features.Tensor(shape=(2,),
+                                                  dtype=np.float32),
+            'person_scale': tfds.features.Tensor(shape=(), dtype=np.float32),
+            'distractor_joints': tfds.features.Tensor(
+                shape=(MAX_DISTRACTORS, NUM_JOINTS, 2), dtype=np.float32),
+            'distractor_visible': tfds.features.Tensor(
+                shape=(MAX_DISTRACTORS, NUM_JOINTS), dtype=np.bool_),
+            'num_distractors': tfds.features.Tensor(shape=(), dtype=np.int32),
+            'image_name': tfds.features.Text(),
+            'annolist_index': tfds.features.Tensor(shape=(), dtype=np.int32),
+            'annorect_index': tfds.features.Tensor(shape=(), dtype=np.int32),
+        }),
+    )
+
+  def _split_generators(self, dl_manager):
+    path = os.path.join(dl_manager.manual_dir, ANNOTATION_FILE)
+    release = read_release(path)
+    image_dir = os.path.join(dl_manager.manual_dir, IMAGE_FOLDER)
+    return {split: self._generate_examples(release, image_dir, pairs)
+            for split, pairs in split_persons(release, path).items()}
+
+  def _generate_examples(self, release, image_dir, pairs):
+    cached_image, cached_bytes = None, None
+    for key, (image, person) in enumerate(pairs):
+      if image != cached_image:
+        name = release.image_names[image]
+        cached_image, cached_bytes = image, manual_files.read_rgb_image(
+            os.path.join(image_dir, name),
+            f'the MPII image annolist({image + 1}).image.name')
+      yield key, make_record(release, image, person, cached_bytes)
+
+
+def make_record(release: MpiiRelease, image: int, person: int,
+                image_bytes: bytes) -> dict:
+  """The builder's features of person ``person`` of image ``image``."""
+  target = release.persons[image][person]
+  others = [p for k, p in enumerate(release.persons[image])
+            if k != person and p.annotated]
+  if target.center is not None:
+    others.sort(key=lambda p: _distance(p, target.center))
+  others = others[:MAX_DISTRACTORS]
+  distractor_joints = np.zeros((MAX_DISTRACTORS, NUM_JOINTS, 2), np.float32)
+  distractor_visible = np.zeros((MAX_DISTRACTORS, NUM_JOINTS), bool)
+  for k, other in enumerate(others):
+    distractor_joints[k] = other.joints
+    distractor_visible[k] = other.visible
+  return {
+      'image': image_bytes,
+      'joints': target.joints,
+      'visible': target.visible,
+      'occluded': target.occluded,
+      'head_box': target.head_box,
+      'person_center': target.center,
+      'person_scale': np.float32(SCALE_UNIT * target.scale),
+      'distractor_joints': distractor_joints,
+      'distractor_visible': distractor_visible,
+      'num_distractors': np.int32(len(others)),
+      'image_name': release.image_names[image],
+      'annolist_index': np.int32(image),
+      'annorect_index': np.int32(person),
+  }
+
+
+def _distance(person: MpiiPerson, point: np.ndarray) -> float:
+  centre = (person.center if person.center is not None
+            else person.joints[person.visible].mean(axis=0))
+  return float(np.linalg.norm(centre - point))
+
+
+def build(manual_dir: os.PathLike | str,
+          data_dir: os.PathLike | str) -> MpiiPose:
+  """Builds MPII from ``manual_dir`` into ``data_dir`` (a no-op when already
+  built) and returns the builder."""
+  builder = MpiiPose(data_dir=os.fspath(data_dir))
+  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+      manual_dir=os.fspath(manual_dir)))
+  return builder
