@@ -165,3 +165,41 @@ def pck_curve_auc(thresholds, curve) -> np.ndarray | float:
   area = np.trapezoid(curve, thresholds, axis=0)
   area = area / (thresholds[-1] - thresholds[0])
   return float(area) if curve.ndim == 1 else area
+
+
+def pck_counts_from_distances(dist, visible, thresholds
+                              ) -> tuple[np.ndarray, np.ndarray]:
+  """Counts as `pck_counts`, from already normalised distances d / norm.
+
+  The official toolkits (MPII's Matlab, its HRNet port, the FLIC and LSP
+  scripts) divide first and then compare ``d / norm <= r``; this replays that
+  order exactly (at a tie the two orders can round differently).
+
+  Args:
+    dist: [N, J] normalised distances; +inf counts as wrong (a missing
+      prediction), NaN is only allowed where ``visible`` is False.
+    visible: [N, J] bool (or 0/1): the labelled ground-truth joints.
+    thresholds: [T] normalised thresholds r >= 0.
+
+  Returns:
+    (correct [T, J] int64, labelled [J] int64).
+  """
+  dist = np.asarray(dist, dtype=np.float64)
+  if dist.ndim != 2:
+    raise ValueError(f'dist must have shape [N, J], got {dist.shape}')
+  visible = np.asarray(visible)
+  if visible.shape != dist.shape:
+    raise ValueError(f'visible must have shape [N, J] = {dist.shape}, '
+                     f'got {visible.shape}')
+  visible = visible.astype(bool)
+  bad = np.isnan(dist) & visible
+  if bad.any():
+    n, j = np.argwhere(bad)[0]
+    raise ValueError(f'dist is NaN for a labelled joint (example {n}, joint '
+                     f'{j}); give a missing prediction +inf, not NaN')
+  thresholds = _check_thresholds(thresholds)
+  with np.errstate(invalid='ignore'):
+    within = dist[None] <= thresholds[:, None, None]
+  correct = np.sum(within & visible[None], axis=1, dtype=np.int64)
+  labelled = np.sum(visible, axis=0, dtype=np.int64)
+  return correct, labelled

@@ -12,6 +12,7 @@ them as percentages with one decimal, and NaN (no labelled example) as '-'.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -218,4 +219,52 @@ def to_json_dict(per_joint, joint_set: joint_sets_lib.JointSet, counts=None,
   }
   if counts is not None:
     out['counts'] = {j: int(c) for j, c in zip(joint_set.joints, counts)}
+  return out
+
+
+class Column(NamedTuple):
+  """One table column: a name, the joints it covers, and how they combine.
+
+  Attributes:
+    name: the column header ('Head', 'UBody', 'Total').
+    joints: joint names (in the joint set) the column covers.
+    pooled: True pools the joints' examples (weights = labelled counts, as
+      the MPII toolkit's UBody / Total); False averages the joints' PCK with
+      equal weight (left/right groups of the official tables).
+  """
+  name: str
+  joints: tuple[str, ...]
+  pooled: bool = False
+
+
+def combine_columns(per_joint, joint_set: joint_sets_lib.JointSet,
+                    columns: Sequence[Column], counts=None
+                    ) -> dict[str, np.ndarray]:
+  """Explicit table columns for PCK values [..., J] (a [J] row or [T, J] curve).
+
+  Unlike `group_curves`, which derives groups from joint names, the caller
+  spells out each column: what the official scripts of each dataset do.
+
+  Args:
+    per_joint: [..., J] PCK fractions, NaN for joints with no labelled example.
+    joint_set: names the joints.
+    columns: the columns, in table order.
+    counts: [J] labelled counts; required when a column is pooled.
+
+  Returns:
+    {column name: [...] float64}, in the order of ``columns``.
+  """
+  per_joint = _check_per_joint(per_joint, joint_set)
+  if counts is not None:
+    counts = np.asarray(counts)
+    if counts.shape != (joint_set.num_joints,):
+      raise ValueError(f'counts must have shape [J] = ({joint_set.num_joints},),'
+                       f' got {counts.shape}')
+  out = {}
+  for column in columns:
+    if column.pooled and counts is None:
+      raise ValueError(f'column {column.name!r} pools examples: give counts')
+    indices = [joint_set.index(j) for j in column.joints]
+    out[column.name] = _mean_over(per_joint, indices,
+                                  counts if column.pooled else None)
   return out
