@@ -1,0 +1,107 @@
+"""The full cascade (paper Sec. 4, Fig. 4): coarse model + crop + fine model.
+
+images -> coarse heat-maps and conv1 / conv2 features -> coarse argmax per
+joint (no gradient: the argmax is piecewise constant) -> windows of the
+features around it -> Siamese fine model -> fine heat-maps. The crop's
+gradient flows into the coarse features, so E1 + lambda * E2 trains both
+jointly (Sec. 4.2). Crop centres default to the coarse prediction in
+training as in evaluation (the paper); a train step may pass its own
+(e.g. jittered ground truth) through ``crop_centres``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import flax.linen as nn
+import jax
+
+from cascade_jax import heatmaps as heatmap_codec
+from cascade_jax.model import coarse
+from cascade_jax.model import crop
+from cascade_jax.model import fine
+
+
+class CascadeOutputs(NamedTuple):
+  """What ``CascadeModel`` returns.
+
+  Attributes:
+    coarse_heatmaps: [B, H / s, W / s, J].
+    fine_heatmaps: [B, context, context, J] in window pixels.
+    crop_centres: [B, J, 2] (x, y) input pixels the windows were cut around.
+    window_origins: [B, J, 2] int32 input pixel of each window's (0, 0).
+  """
+  coarse_heatmaps: jax.Array
+  fine_heatmaps: jax.Array
+  crop_centres: jax.Array
+  window_origins: jax.Array
+
+
+class CascadeModel(nn.Module):
+  """Coarse heat-map model with a fine model on its cropped features.
+
+  Parameters live under 'coarse' (a ``CoarseHeatmapModel``, so a pretrained
+  coarse checkpoint drops in) and 'fine' (a ``FineHeatmapModel``).
+
+  Attributes:
+    num_joints: J.
+    pooling: coarse output stride s, one of 4, 8, 16.
+    bank_widths: coarse (c1, c2, c3, c4).
+    head_widths: coarse hidden 1x1 widths.
+    dropout_rate: coarse SpatialDropout rate.
+    num_levels: pyramid levels; context must be a multiple of 2**num_levels.
+    lcn_kernel_size: coarse LCN window.
+    fine_bank_widths: widths of the fine model's per-bank 7x7 convs.
+    fine_hidden_width: width of the fine model's shared 1x1 conv.
+    context: crop window in input pixels (``crop`` module docstring).
+  """
+  num_joints: int
+  pooling: int = 8
+  bank_widths: Sequence[int] = (128, 128, 128, 512)
+  head_widths: Sequence[int] = (256, 256)
+  dropout_rate: float = 0.5
+  num_levels: int = 3
+  lcn_kernel_size: int = 9
+  fine_bank_widths: Sequence[int] = (64, 64)
+  fine_hidden_width: int = 128
+  context: int = crop.DEFAULT_CONTEXT
+
+  @nn.compact
+  def __call__(self, images: jax.Array, train: bool,
+               crop_centres: jax.Array | None = None) -> CascadeOutputs:
+    """Coarse and fine heat-maps.
+
+    Args:
+      images: [B, H, W, 3], as for ``CoarseHeatmapModel``.
+      train: enables SpatialDropout (needs a 'dropout' rng).
+      crop_centres: optional [B, J, 2] (x, y) input-pixel window centres;
+        default the coarse argmax.
+
+    Returns:
+      ``CascadeOutputs``.
+    """
+    coarse_heatmaps, features = coarse.CoarseHeatmapModel(
+        num_joints=self.num_joints, pooling=self.pooling,
+        bank_widths=self.bank_widths, head_widths=self.head_widths,
+        dropout_rate=self.dropout_rate, num_levels=self.num_levels,
+        lcn_kernel_size=self.lcn_kernel_size, name='coarse')(
+            images, train, return_features=True)
+    if crop_centres is None:
+      crop_centres, _ = heatmap_codec.decode(coarse_heatmaps, self.pooling)
+    crop_centres = jax.lax.stop_gradient(crop_centres)
+    crops, origins = crop.crop_features(features, crop_centres, self.context)
+    fine_heatmaps = fine.FineHeatmapModel(
+        self.num_joints, self.fine_bank_widths, self.fine_hidden_width,
+        name='fine')(crops)
+    return CascadeOutputs(coarse_heatmaps, fine_heatmaps, crop_centres,
+                          origins)
+
+
+def locations(outputs: CascadeOutputs, subpixel: bool = False) -> jax.Array:
+  """Final joint predictions [B, J, 2] (x, y) in input pixels.
+
+  Coarse location + fine offset, i.e. window origin + fine argmax.
+  """
+  return fine.decode_locations(outputs.fine_heatmaps, outputs.window_origins,
+                               subpixel)

@@ -1,0 +1,160 @@
+"""Fine heat-map model (paper Sec. 4.1, Figs. 7, 8), its targets and decoding.
+
+A Siamese sub-network, one instance per joint with weights shared by all
+joints (``nn.vmap`` over the joint axis, params broadcast), turns each
+joint's crops into features at the window's input-pixel resolution; a 1x1
+conv with one unshared weight vector per joint then gives that joint's fine
+heat-map. Heat-maps are channels-last [B, context, context, J] in window
+pixels: window pixel (u, v) is input pixel origin + (u, v) (see ``crop``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from cascade_jax import heatmaps as heatmap_codec
+from cascade_jax.model import layers
+
+# Target sigma in window (= input) pixels: the paper's 1.5 px (Sec. 3.3),
+# here at the resolution the fine model regresses.
+FINE_SIGMA = 1.5
+
+
+class FineBranch(nn.Module):
+  """The sub-network of one joint (paper Fig. 8).
+
+  Per input bank r: conv7x7(w) + ReLU for each w in bank_widths, nearest
+  upsampling by context / size_r to the canonical input-pixel resolution;
+  banks summed; conv1x1(hidden_width) + ReLU. 'SAME' padding throughout.
+
+  Attributes:
+    bank_widths: widths of the convs applied to every bank, in order; the
+      paper's (64, 64).
+    hidden_width: width of the 1x1 conv after the sum; the paper's 128.
+    kernel_size: spatial size of the bank convs; the paper's 7.
+  """
+  bank_widths: Sequence[int] = (64, 64)
+  hidden_width: int = 128
+  kernel_size: int = 7
+
+  @nn.compact
+  def __call__(self, crops: Sequence[jax.Array]) -> jax.Array:
+    """Runs one joint's crops.
+
+    Args:
+      crops: per bank r, [B, s_r, s_r, C_r]; s_0 = context and every s_r
+        divides it.
+
+    Returns:
+      [B, context, context, hidden_width], post-ReLU.
+    """
+    context = crops[0].shape[1]
+    merged = None
+    for bank, x in enumerate(crops):
+      for i, width in enumerate(self.bank_widths):
+        x = nn.relu(nn.Conv(width, (self.kernel_size, self.kernel_size),
+                            padding='SAME', name=f'bank{bank}_conv{i}')(x))
+      x = layers.upsample_nearest(x, context // x.shape[1])
+      merged = x if merged is None else merged + x
+    return nn.relu(nn.Conv(self.hidden_width, (1, 1), name='hidden')(merged))
+
+
+# One FineBranch applied to every joint (axis 1) with the same parameters:
+# the parameter count does not depend on J.
+SiameseBranches = nn.vmap(
+    FineBranch, in_axes=1, out_axes=1,
+    variable_axes={'params': None}, split_rngs={'params': False})
+
+
+class FineHeatmapModel(nn.Module):
+  """Siamese fine heat-map regressor with an unshared per-joint 1x1 conv.
+
+  Parameters: the shared branch (independent of J) + J * (hidden_width + 1).
+
+  Attributes:
+    num_joints: J.
+    bank_widths: see ``FineBranch``.
+    hidden_width: see ``FineBranch``.
+    kernel_size: see ``FineBranch``.
+  """
+  num_joints: int
+  bank_widths: Sequence[int] = (64, 64)
+  hidden_width: int = 128
+  kernel_size: int = 7
+
+  @nn.compact
+  def __call__(self, crops: Sequence[jax.Array]) -> jax.Array:
+    """Fine heat-maps from per-joint crops.
+
+    Args:
+      crops: per bank r, [B, J, s_r, s_r, C_r] (``crop.crop_features``).
+
+    Returns:
+      [B, context, context, J] fine heat-maps in window pixels.
+    """
+    num_joints = crops[0].shape[1]
+    if num_joints != self.num_joints:
+      raise ValueError(f'FineHeatmapModel.num_joints = {self.num_joints} but '
+                       f'the crops have {num_joints} joints (axis 1).')
+    features = SiameseBranches(self.bank_widths, self.hidden_width,
+                               self.kernel_size, name='siamese')(list(crops))
+    # Unshared 1x1 conv: joint j's own weights [hidden] and bias.
+    kernel = self.param('joint_kernel',
+                        nn.initializers.lecun_normal(in_axis=-1, out_axis=-2),
+                        (self.num_joints, self.hidden_width))
+    bias = self.param('joint_bias', nn.initializers.zeros_init(),
+                      (self.num_joints,))
+    return jnp.einsum('bjyxc,jc->byxj', features, kernel) + bias
+
+
+def fine_targets(joints: jax.Array, visible: jax.Array, origins: jax.Array,
+                 context: int, sigma: float = FINE_SIGMA
+                 ) -> tuple[jax.Array, jax.Array]:
+  """Gaussian fine targets at the ground truth inside each joint's window.
+
+  Computed in JAX inside the train step: the windows follow the model's own
+  coarse predictions. Same conventions as ``heatmaps.encode`` at stride 1.
+
+  Args:
+    joints: [B, J, 2] (x, y) ground truth in input pixels.
+    visible: [B, J] labelled joints.
+    origins: [B, J, 2] int window origins (``crop.window_origins``).
+    context: window size in pixels.
+    sigma: Gaussian standard deviation in window pixels.
+
+  Returns:
+    targets [B, context, context, J] (peak 1, zero where the weight is 0) and
+    weights [B, J] float32: 1 for labelled joints whose ground truth lies in
+    the window ([-0.5, context - 0.5] in window pixels), else 0.
+  """
+  local = joints - origins  # [B, J, 2] window pixels.
+  grid = jnp.arange(context, dtype=jnp.float32)
+  dx = grid[None, None, :, None] - local[:, None, None, :, 0]  # [B, 1, W, J]
+  dy = grid[None, :, None, None] - local[:, None, None, :, 1]  # [B, H, 1, J]
+  targets = jnp.exp(-(dx**2 + dy**2) / (2.0 * sigma**2))
+  inside = jnp.all((local >= -0.5) & (local <= context - 0.5), axis=-1)
+  weights = (inside & (visible > 0)).astype(jnp.float32)
+  return targets * weights[:, None, None, :], weights
+
+
+def decode_locations(fine_heatmaps: jax.Array, origins: jax.Array,
+                     subpixel: bool = False) -> jax.Array:
+  """Final joint locations: window origin + fine argmax.
+
+  Equivalently coarse location + offset, the offset being the argmax
+  relative to the crop centre.
+
+  Args:
+    fine_heatmaps: [B, context, context, J].
+    origins: [B, J, 2] window origins in input pixels.
+    subpixel: quarter-pixel refinement of the argmax (``heatmaps.decode``).
+
+  Returns:
+    [B, J, 2] float32 (x, y) in input pixels.
+  """
+  peaks, _ = heatmap_codec.decode(fine_heatmaps, stride=1, subpixel=subpixel)
+  return origins + peaks

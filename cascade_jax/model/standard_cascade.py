@@ -1,0 +1,167 @@
+"""Baseline "standard cascade" (paper Sec. 5, Fig. 13).
+
+A fine model that crops the INPUT (each level of the coarse model's LCN
+Gaussian pyramid) rather than the coarse model's features, trained
+independently of the coarse model: it takes images and crop centres (the
+predictions of a separately trained coarse model, or jittered ground truth).
+Its architecture is ours with the image pyramid as banks; since 3-channel
+inputs make its first convs much smaller than ours on 128-channel features,
+each bank gets one extra conv7x7, whose width ``matched_extra_width`` chooses
+so that both fine models have (nearly) the same number of parameters, as in
+the paper. Windows are cut on the same 2**num_levels grid as ours, so both
+models see the same input pixels for the same centres.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from cascade_jax.model import crop
+from cascade_jax.model import fine
+from cascade_jax.model import layers
+
+
+class StandardCascadeFineModel(nn.Module):
+  """Fine heat-maps from crops of the LCN image pyramid.
+
+  Per pyramid level: conv7x7(w) + ReLU for w in (*bank_widths[:-1],
+  extra_width, bank_widths[-1]), then as ``fine.FineHeatmapModel``.
+
+  Attributes:
+    num_joints: J.
+    bank_widths: our fine model's per-bank widths.
+    hidden_width: our fine model's shared 1x1 width.
+    extra_width: width of the extra conv (``matched_extra_width``).
+    num_levels: pyramid levels, as the coarse model.
+    lcn_kernel_size: LCN window, as the coarse model.
+    context: crop window in input pixels, a multiple of 2**num_levels.
+  """
+  num_joints: int
+  extra_width: int
+  bank_widths: Sequence[int] = (64, 64)
+  hidden_width: int = 128
+  num_levels: int = 3
+  lcn_kernel_size: int = 9
+  context: int = crop.DEFAULT_CONTEXT
+
+  @nn.compact
+  def __call__(self, images: jax.Array,
+               crop_centres: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Fine heat-maps around the given centres.
+
+    Args:
+      images: [B, H, W, 3]; H and W multiples of 2**(num_levels - 1).
+      crop_centres: [B, J, 2] (x, y) window centres in input pixels.
+
+    Returns:
+      (fine heat-maps [B, context, context, J] in window pixels,
+      window origins [B, J, 2] int32 input pixels).
+    """
+    grid = 2**self.num_levels
+    origins = crop.window_origins(crop_centres, images.shape[1:3],
+                                  self.context, grid)
+    crops = [
+        crop.crop_windows(
+            layers.local_contrast_normalize(level, self.lcn_kernel_size),
+            origins, self.context, 2**index, grid)
+        for index, level in enumerate(
+            layers.gaussian_pyramid(images, self.num_levels))]
+    widths = (*self.bank_widths[:-1], self.extra_width, self.bank_widths[-1])
+    fine_heatmaps = fine.FineHeatmapModel(
+        self.num_joints, widths, self.hidden_width, name='fine')(crops)
+    return fine_heatmaps, origins
+
+
+def _num_params(init_fn, *abstract_args) -> int:
+  shapes = jax.eval_shape(init_fn, *abstract_args)
+  return sum(leaf.size for leaf in jax.tree.leaves(shapes['params']))
+
+
+def _ours(num_joints, coarse_widths, num_levels, bank_widths, hidden_width,
+          context) -> int:
+  """Parameters of our fine model on the crops of coarse (c1, c2) features."""
+  c1, c2 = coarse_widths
+  channels = [c1] + [c1 + c2] * (num_levels - 1) + [c2]
+  crops = [jax.ShapeDtypeStruct(
+      (1, num_joints, context // 2**r, context // 2**r, channels[r]),
+      jnp.float32) for r in range(num_levels + 1)]
+  model = fine.FineHeatmapModel(num_joints, bank_widths, hidden_width)
+  return _num_params(lambda x: model.init(jax.random.key(0), x), crops)
+
+
+def _standard(num_joints, extra_width, num_levels, bank_widths, hidden_width,
+              context) -> int:
+  """Parameters of the baseline with an extra conv of ``extra_width``."""
+  model = StandardCascadeFineModel(num_joints, extra_width, bank_widths,
+                                   hidden_width, num_levels, context=context)
+  images = jax.ShapeDtypeStruct((1, context, context, 3), jnp.float32)
+  centres = jax.ShapeDtypeStruct((1, num_joints, 2), jnp.float32)
+  return _num_params(lambda x, c: model.init(jax.random.key(0), x, c),
+                     images, centres)
+
+
+def matched_extra_width(num_joints: int, coarse_widths: Sequence[int],
+                        num_levels: int = 3,
+                        bank_widths: Sequence[int] = (64, 64),
+                        hidden_width: int = 128,
+                        context: int = crop.DEFAULT_CONTEXT) -> int:
+  """Extra-conv width giving the baseline our fine model's parameter count.
+
+  The count is affine in the width; the nearest integer is returned.
+
+  Args:
+    num_joints: J.
+    coarse_widths: (c1, c2), the coarse conv1 / conv2 widths we crop.
+    num_levels: pyramid levels.
+    bank_widths: fine per-bank widths (both models).
+    hidden_width: fine shared 1x1 width (both models).
+    context: window in input pixels.
+
+  Returns:
+    The extra width, at least 1.
+  """
+  target = _ours(num_joints, coarse_widths, num_levels, bank_widths,
+                 hidden_width, context)
+  one, two = (_standard(num_joints, w, num_levels, bank_widths, hidden_width,
+                        context) for w in (1, 2))
+  width = round(1 + (target - one) / (two - one))
+  if width < 1:
+    raise ValueError(
+        f'The standard cascade without an extra conv already has more '
+        f'parameters ({one} with a 1-wide extra conv) than our fine model '
+        f'({target}): no extra width matches.')
+  return width
+
+
+def parameter_counts(num_joints: int, coarse_widths: Sequence[int],
+                     num_levels: int = 3,
+                     bank_widths: Sequence[int] = (64, 64),
+                     hidden_width: int = 128,
+                     context: int = crop.DEFAULT_CONTEXT) -> dict[str, int]:
+  """Parameter counts of both fine models (the coarse models are the same).
+
+  Args:
+    num_joints: J.
+    coarse_widths: (c1, c2), the coarse conv1 / conv2 widths we crop.
+    num_levels: pyramid levels.
+    bank_widths: fine per-bank widths (both models).
+    hidden_width: fine shared 1x1 width (both models).
+    context: window in input pixels.
+
+  Returns:
+    {'ours': our fine model, 'standard_cascade': the baseline with the
+    matched extra conv, 'extra_width': that conv's width}.
+  """
+  extra = matched_extra_width(num_joints, coarse_widths, num_levels,
+                              bank_widths, hidden_width, context)
+  return {
+      'ours': _ours(num_joints, coarse_widths, num_levels, bank_widths,
+                    hidden_width, context),
+      'standard_cascade': _standard(num_joints, extra, num_levels,
+                                    bank_widths, hidden_width, context),
+      'extra_width': extra,
+  }

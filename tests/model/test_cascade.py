@@ -1,0 +1,138 @@
+"""Tests for cascade_jax.model.cascade and .standard_cascade."""
+
+import functools
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cascade_jax import heatmaps
+from cascade_jax.model import cascade
+from cascade_jax.model import crop
+from cascade_jax.model import fine
+from cascade_jax.model import losses
+from cascade_jax.model import standard_cascade
+
+# 8x pooling and a context of 24 = 8 (mod 16): windows are centred exactly
+# on the coarse argmax (a cell centre 8j + 3.5).
+NARROW = dict(num_joints=3, pooling=8, bank_widths=(2, 3, 4, 5),
+              head_widths=(6, 7), fine_bank_widths=(4, 5),
+              fine_hidden_width=6, context=24)
+IMAGES = np.random.default_rng(0).uniform(size=(2, 64, 48, 3)).astype(
+    np.float32)
+
+
+@functools.cache
+def _variables():
+  model = cascade.CascadeModel(**NARROW)
+  return jax.jit(functools.partial(model.init, train=False))(
+      jax.random.key(0), jnp.asarray(IMAGES))
+
+
+def _leaf_norms(tree):
+  return {'/'.join(k.key for k in path): float(jnp.max(jnp.abs(leaf)))
+          for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+class CascadeModelTest(chex.TestCase):
+
+  def test_outputs_and_windows_centred_on_the_coarse_argmax(self):
+    model = cascade.CascadeModel(**NARROW)
+    outputs = jax.jit(functools.partial(model.apply, train=False))(
+        _variables(), jnp.asarray(IMAGES))
+    chex.assert_shape(outputs.coarse_heatmaps, (2, 8, 6, 3))
+    chex.assert_shape(outputs.fine_heatmaps, (2, 24, 24, 3))
+    coarse_locations, _ = heatmaps.decode(outputs.coarse_heatmaps, 8)
+    np.testing.assert_array_equal(outputs.crop_centres, coarse_locations)
+    np.testing.assert_array_equal(outputs.window_origins + 11.5,
+                                  coarse_locations)
+    np.testing.assert_array_equal(
+        cascade.locations(outputs, subpixel=True),
+        fine.decode_locations(outputs.fine_heatmaps, outputs.window_origins,
+                              subpixel=True))
+
+  def test_given_crop_centres_are_used(self):
+    model = cascade.CascadeModel(**NARROW)
+    centres = jnp.asarray(np.array([[[0.0, 0.0], [47.0, 63.0], [20.0, 30.0]],
+                                    [[10.0, 5.0], [30.0, 40.0], [-9.0, 99.0]]],
+                                   np.float32))
+    outputs = jax.jit(functools.partial(model.apply, train=False))(
+        _variables(), jnp.asarray(IMAGES), crop_centres=centres)
+    np.testing.assert_array_equal(outputs.crop_centres, centres)
+    np.testing.assert_array_equal(
+        outputs.window_origins,
+        crop.window_origins(centres, (64, 48), NARROW['context'], 8))
+
+  def test_fine_loss_trains_the_cropped_convs_not_the_coarse_head(self):
+    model = cascade.CascadeModel(**NARROW)
+    params = _variables()['params']
+    # Ground truth near the coarse predictions, so that it lies in the windows.
+    joints = model.apply({'params': params}, jnp.asarray(IMAGES),
+                         train=False).crop_centres + jnp.array([2.0, -3.0])
+    visible = jnp.ones((2, 3))
+
+    def fine_loss(params):
+      outputs = model.apply({'params': params}, jnp.asarray(IMAGES),
+                            train=False)
+      targets, weights = fine.fine_targets(
+          joints, visible, outputs.window_origins, NARROW['context'])
+      return losses.heatmap_loss(outputs.fine_heatmaps, targets,
+                                 weights), weights
+
+    grads, weights = jax.jit(jax.grad(fine_loss, has_aux=True))(params)
+    chex.assert_trees_all_equal(weights, visible)
+    norms = _leaf_norms(grads['coarse'])
+    for name, norm in norms.items():
+      # E2 reaches the coarse model only through the crops of conv1 / conv2
+      # (the crop centres carry no gradient).
+      if '/conv1/' in name or '/conv2/' in name:
+        self.assertGreater(norm, 0.0, name)
+      else:
+        self.assertEqual(norm, 0.0, name)
+    self.assertTrue(all(norm > 0 for norm in
+                        _leaf_norms(grads['fine']).values()))
+
+
+class StandardCascadeTest(chex.TestCase):
+
+  def test_output_shapes_and_one_extra_conv_per_bank(self):
+    model = standard_cascade.StandardCascadeFineModel(
+        num_joints=3, extra_width=7, bank_widths=(4, 5), hidden_width=6,
+        context=24)
+    centres = jnp.asarray(np.array([[[0.0, 0.0], [47.0, 63.0], [20.0, 30.0]]],
+                                   np.float32))
+    images = jnp.asarray(IMAGES[:1])
+    variables = jax.eval_shape(model.init, jax.random.key(0), images, centres)
+    siamese = variables['params']['fine']['siamese']
+    self.assertEqual(
+        {name: v['kernel'].shape for name, v in siamese.items()
+         if name.startswith('bank0')},
+        {'bank0_conv0': (7, 7, 3, 4), 'bank0_conv1': (7, 7, 4, 7),
+         'bank0_conv2': (7, 7, 7, 5)})
+    self.assertNotIn('bank3_conv0', siamese)  # 3 pyramid levels.
+    fine_heatmaps, origins = jax.eval_shape(model.apply, variables, images,
+                                            centres)
+    chex.assert_shape(fine_heatmaps, (1, 24, 24, 3))
+    chex.assert_shape(origins, (1, 3, 2))
+
+  def test_parameter_counts_match_ours(self):
+    configs = {
+        'paper_flic': dict(num_joints=11, coarse_widths=(128, 128)),
+        'paper_mpii': dict(num_joints=16, coarse_widths=(128, 128)),
+        'cpu': dict(num_joints=11, coarse_widths=(16, 16),
+                    bank_widths=(16, 16), hidden_width=32),
+    }
+    for name, config in configs.items():
+      with self.subTest(name):
+        counts = standard_cascade.parameter_counts(**config)
+        self.assertLess(
+            abs(counts['standard_cascade'] - counts['ours']) / counts['ours'],
+            0.01)
+    # Hand count for the paper widths, 11 joints: 4 banks of 128, 256, 256
+    # and 128 input channels, conv7x7 -> 64, conv7x7 64 -> 64; 1x1 64 -> 128;
+    # 11 x (128 + 1) unshared.
+    paper = standard_cascade.parameter_counts(**configs['paper_flic'])
+    self.assertEqual(paper['ours'],
+                     49 * 64 * 768 + 4 * 64 + 4 * (49 * 64 * 64 + 64)
+                     + 64 * 128 + 128 + 11 * 129)

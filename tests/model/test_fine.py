@@ -1,0 +1,131 @@
+"""Tests for cascade_jax.model.fine."""
+
+import functools
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from cascade_jax import heatmaps
+from cascade_jax.model import fine
+
+# Crops of coarse features with c1 = 2, c2 = 3, context 16: channels per
+# resolution (c1, c2 + c1, c2 + c1, c2).
+CHANNELS = (2, 5, 5, 3)
+NARROW = dict(bank_widths=(4, 5), hidden_width=6)
+
+
+def _crops(num_joints, batch=2, context=16):
+  rng = np.random.default_rng(0)
+  return [jnp.asarray(rng.normal(size=(batch, num_joints, context // 2**r,
+                                       context // 2**r, channels)),
+                      jnp.float32)
+          for r, channels in enumerate(CHANNELS)]
+
+
+@functools.cache
+def _variables():
+  """Variables of a 4-joint model on _crops(4), initialised once (slow)."""
+  model = fine.FineHeatmapModel(num_joints=4, **NARROW)
+  return jax.jit(model.init)(jax.random.key(1), _crops(4))
+
+
+def _num_params(tree):
+  return sum(leaf.size for leaf in jax.tree.leaves(tree))
+
+
+class FineHeatmapModelTest(chex.TestCase):
+
+  def test_output_shape(self):
+    model = fine.FineHeatmapModel(num_joints=4, **NARROW)
+    chex.assert_shape(jax.jit(model.apply)(_variables(), _crops(4)),
+                      (2, 16, 16, 4))
+
+  def test_parameter_counts(self):
+    # Per bank r, kernel + bias: conv7x7 C_r -> 4, conv7x7 4 -> 5; then
+    # 1x1 5 -> 6. Unshared: a [J, 6] kernel and [J] bias.
+    shared = sum(49 * c * 4 + 4 + 49 * 4 * 5 + 5 for c in CHANNELS) + 5 * 6 + 6
+    self.assertEqual(shared, 6932)
+    for num_joints in (1, 3, 7):
+      with self.subTest(num_joints=num_joints):
+        model = fine.FineHeatmapModel(num_joints=num_joints, **NARROW)
+        params = jax.eval_shape(model.init, jax.random.key(1),
+                                _crops(num_joints, batch=1))['params']
+        self.assertEqual(_num_params(params['siamese']), shared)
+        self.assertEqual(_num_params(params['joint_kernel']) +
+                         _num_params(params['joint_bias']), 7 * num_joints)
+        self.assertEqual(_num_params(params), shared + 7 * num_joints)
+
+  def test_permuting_joints_permutes_the_shared_outputs(self):
+    siamese = fine.SiameseBranches(**NARROW)
+    crops = _crops(4)
+    params = {'params': _variables()['params']['siamese']}
+    apply = jax.jit(siamese.apply)
+    permutation = np.array([2, 0, 3, 1])
+    outputs = apply(params, crops)
+    permuted = apply(params, [c[:, permutation] for c in crops])
+    chex.assert_shape(outputs, (2, 4, 16, 16, 6))
+    chex.assert_trees_all_close(permuted, outputs[:, permutation], atol=1e-6)
+    # Each joint gets the same network: joint j alone gives the same output.
+    alone = apply(params, [c[:, 1:2] for c in crops])
+    chex.assert_trees_all_close(alone[:, 0], outputs[:, 1], atol=1e-6)
+
+  def test_unshared_layer_uses_each_joints_own_weights(self):
+    model = fine.FineHeatmapModel(num_joints=4, **NARROW)
+    crops = _crops(4)
+    params = _variables()['params']
+    features = jax.jit(fine.SiameseBranches(**NARROW).apply)(
+        {'params': params['siamese']}, crops)  # [B, J, y, x, C]
+    expected = (np.einsum('bjyxc,jc->byxj', features, params['joint_kernel'])
+                + params['joint_bias'])
+    chex.assert_trees_all_close(jax.jit(model.apply)({'params': params}, crops),
+                                expected, atol=1e-5)
+
+  def test_wrong_number_of_joints_raises(self):
+    model = fine.FineHeatmapModel(num_joints=2, **NARROW)
+    with pytest.raises(ValueError, match='num_joints = 2.*3 joints'):
+      jax.eval_shape(model.init, jax.random.key(1), _crops(3))
+
+
+class FineTargetsTest(chex.TestCase):
+
+  def test_targets_equal_the_codec_at_stride_1_in_window_pixels(self):
+    context = 16
+    joints = np.array([[[20.0, 30.5], [3.0, 4.0], [40.0, 30.0]],
+                       [[-1.0, -1.0], [7.7, 8.2], [15.0, 15.0]]], np.float32)
+    visible = np.array([[1, 1, 1], [1, 0, 1]], np.float32)
+    origins = np.array([[[8, 24], [-8, -8], [16, 24]],
+                        [[0, 0], [0, 0], [0, 0]]], np.int32)
+    targets, weights = fine.fine_targets(jnp.asarray(joints),
+                                         jnp.asarray(visible),
+                                         jnp.asarray(origins), context)
+    # In window: (12, 6.5), (11, 12); outside: (24, 6) and (-1, -1);
+    # unlabelled: example 1 joint 1; (15, 15) on the last pixel: inside.
+    np.testing.assert_array_equal(weights, [[1, 1, 0], [0, 0, 1]])
+    for b in range(2):
+      expected, expected_weights = heatmaps.encode(
+          joints[b] - origins[b], visible[b], (context, context), stride=1,
+          sigma=fine.FINE_SIGMA)
+      np.testing.assert_array_equal(weights[b], expected_weights)
+      np.testing.assert_allclose(targets[b], expected, atol=1e-6)
+    self.assertEqual(float(targets[0, 12, 11, 1]), 1.0)  # Peak at (11, 12).
+
+
+class DecodeLocationsTest(chex.TestCase):
+
+  def test_location_is_origin_plus_argmax(self):
+    fine_heatmaps = np.zeros((1, 16, 16, 2), np.float32)
+    fine_heatmaps[0, 3, 5, 0] = 1.0   # (x, y) = (5, 3)
+    fine_heatmaps[0, 10, 2, 1] = 1.0  # (2, 10)
+    fine_heatmaps[0, 10, 3, 1] = 0.5  # Right neighbour: +0.25 in x.
+    origins = np.array([[[8, -8], [16, 0]]], np.int32)
+    np.testing.assert_array_equal(
+        fine.decode_locations(jnp.asarray(fine_heatmaps),
+                              jnp.asarray(origins)),
+        [[[13, -5], [18, 10]]])
+    np.testing.assert_array_equal(
+        fine.decode_locations(jnp.asarray(fine_heatmaps),
+                              jnp.asarray(origins), subpixel=True),
+        [[[13, -5], [18.25, 10]]])
