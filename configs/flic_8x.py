@@ -29,7 +29,7 @@ def get_config():
   config.model.head_widths = (256, 256)
   config.model.dropout_rate = 0.5
 
-  config.train.steps = 100_000
+  config.train.stage_steps.coarse = 100_000
   config.train.batch_size = 32
   config.train.learning_rate = 1e-3
   config.train.warmup_steps = 1000

@@ -41,9 +41,18 @@ def get_config() -> ml_collections.ConfigDict:
   model.bank_widths = (16, 16, 16, 64)
   model.head_widths = (64, 64)
   model.dropout_rate = 0.1           # SpatialDropout before the first 1x1
+  # The fine model, for model.name 'cascade' or 'standard_cascade'.
+  model.fine_bank_widths = (16, 16)  # per-bank 7x7 convs (paper: 64, 64)
+  model.fine_hidden_width = 32       # shared 1x1 (paper: 128)
+  model.context = 24                 # crop window in input pixels, multiple of 8
+  model.extra_width = 0              # standard cascade's extra conv; 0 = matched
 
   config.train = train = ml_collections.ConfigDict()
-  train.steps = 6000
+  # Steps of the three stages (paper Sec. 4.2): coarse on E1, fine on E2 with
+  # the coarse model frozen, both on E1 + fine_loss_weight * E2.
+  train.stage_steps = ml_collections.ConfigDict(
+      {'coarse': 6000, 'fine': 0, 'joint': 0})
+  train.fine_loss_weight = 0.1       # lambda (paper)
   train.batch_size = 16              # global, over all devices and hosts
   train.optimizer = 'adam'
   train.learning_rate = 2e-3

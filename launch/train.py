@@ -1,6 +1,6 @@
 """Trains a model: python -m launch.train --config=configs/synthetic.py --workdir=DIR
 
-Override any config field on the command line, e.g. --config.train.steps=100.
+Override any config field on the command line, e.g. --config.train.stage_steps.coarse=100.
 Running the same command again on the same --workdir resumes from the latest
 checkpoint.
 """

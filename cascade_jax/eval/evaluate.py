@@ -8,6 +8,8 @@ with torso-normalised PCK (DESIGN section 6).
 
 from __future__ import annotations
 
+import collections
+import functools
 import json
 import os
 
@@ -17,7 +19,6 @@ import jax
 import ml_collections
 import numpy as np
 
-from cascade_jax import heatmaps
 from cascade_jax.data import datasets
 from cascade_jax.data import pipeline
 from cascade_jax.eval import metrics
@@ -25,6 +26,7 @@ from cascade_jax.eval import plots
 from cascade_jax.eval import tables
 from cascade_jax.model import build
 from cascade_jax.train import checkpoint
+from cascade_jax.train import stages
 from cascade_jax.train import state as state_lib
 from cascade_jax.train import steps
 
@@ -34,7 +36,8 @@ TABLE_THRESHOLDS = (0.05, 0.2)
 
 
 def predict_split(state, source, spec: pipeline.CropSpec, batch_size: int,
-                  subpixel: bool = False) -> dict[str, np.ndarray]:
+                  is_cascade: bool, subpixel: bool = False
+                  ) -> dict[str, np.ndarray]:
   """Predicts every record of ``source`` in order.
 
   Args:
@@ -42,32 +45,39 @@ def predict_split(state, source, spec: pipeline.CropSpec, batch_size: int,
     source: random-access records.
     spec: the evaluation crop.
     batch_size: examples per forward pass (padded to the device count).
-    subpixel: quarter-cell refinement of the argmax.
+    is_cascade: the model has a fine part.
+    subpixel: quarter-cell (coarse) / quarter-pixel (fine) refinement.
 
   Returns:
-    'pred' [N, J, 2] in original-image pixels, 'scores' [N, J] heat-map peaks,
-    'gt' [N, J, 2] and 'visible' [N, J], the original labels.
+    'coarse' [N, J, 2] (and 'cascade' [N, J, 2] for a cascade): predictions in
+    original-image pixels; 'scores' [N, J] coarse heat-map peaks; 'gt'
+    [N, J, 2] and 'visible' [N, J], the original labels.
   """
   num_devices = jax.local_device_count()
   replicated = jax_utils.replicate(state)
+  p_predict_step = jax.pmap(
+      functools.partial(steps.predict_step, is_cascade=is_cascade,
+                        stride=spec.stride, subpixel=subpixel),
+      axis_name=steps.AXIS)
   loader = pipeline.make_loader(source, spec, batch_size, train=False, seed=0,
                                 shard_by_process=False)
-  outputs = {'pred': [], 'scores': [], 'gt': [], 'visible': []}
+  outputs = collections.defaultdict(list)
   for batch in loader:
     size = len(batch['image'])
     padded = -size % num_devices
     images = batch['image']
     if padded:  # repeat the last image; its outputs are cut off below
       images = np.concatenate([images, np.repeat(images[-1:], padded, 0)])
-    maps = steps.p_predict_step(replicated,
-                                steps.shard({'image': images}, num_devices))
-    maps = np.asarray(maps).reshape((-1,) + maps.shape[2:])[:size]
-    joints, scores = heatmaps.decode(maps, spec.stride, subpixel)
-    outputs['pred'].append(_to_image(batch['crop_to_image'], joints))
-    outputs['scores'].append(scores)
+    predictions = p_predict_step(replicated,
+                                 steps.shard({'image': images}, num_devices))
+    for name, value in predictions.items():
+      value = np.asarray(value).reshape((-1,) + value.shape[2:])[:size]
+      if name != 'scores':  # joints: input pixels -> original image
+        value = _to_image(batch['crop_to_image'], value)
+      outputs[name].append(value)
     outputs['gt'].append(batch['image_joints'])
     outputs['visible'].append(batch['image_visible'])
-  if not outputs['pred']:
+  if not outputs:
     raise ValueError('the evaluation split is empty')
   return {k: np.concatenate(v) for k, v in outputs.items()}
 
@@ -78,11 +88,11 @@ def _to_image(crop_to_image: np.ndarray, joints: np.ndarray) -> np.ndarray:
           + crop_to_image[:, None, :2, 2])
 
 
-def score(predictions, joint_set, thresholds) -> dict:
-  """PCK curves, table rows and AUC for predictions from `predict_split`."""
+def score(predictions, method, joint_set, thresholds) -> dict:
+  """PCK curve [T, J] and AUC of ``predictions[method]`` (`predict_split`)."""
   norm = metrics.torso_size(predictions['gt'], joint_set)
   labelled = predictions['visible'] & (norm > 0)[:, None]
-  curve = metrics.pck(predictions['pred'], predictions['gt'], labelled,
+  curve = metrics.pck(predictions[method], predictions['gt'], labelled,
                       np.where(norm > 0, norm, 1.0), thresholds)
   return {'thresholds': thresholds, 'curve': curve,
           'auc': metrics.pck_curve_auc(thresholds, curve),
@@ -92,70 +102,90 @@ def score(predictions, joint_set, thresholds) -> dict:
 def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Evaluates the latest checkpoint of ``workdir``; prints and writes results.
 
-  Writes ``workdir``/eval/results.json, pck_curves.png and predictions.npz, and
-  returns the results dict.
+  A cascade is scored twice, on its coarse predictions and on its final
+  (fine) ones. Writes ``workdir``/eval/results.json, pck_curves.png and
+  predictions.npz, and returns the results dict.
   """
   source, joint_set = datasets.load_split(config.data, config.data.eval_split)
   model = build.build_model(config.model, joint_set.num_joints)
+  is_cascade = build.is_cascade(model)
   spec = pipeline.crop_spec(config, joint_set)
   width, height = spec.input_size
-  target = state_lib.create_train_state(model, config.train,
-                                        (1, height, width, 3),
+  target = state_lib.create_train_state(model, (1, height, width, 3),
                                         jax.random.PRNGKey(0))
   manager = checkpoint.make_manager(workdir)
+  step = manager.latest_step()
+  if step is not None:  # restore into the optimiser structure that was saved
+    target = stages.enter(target, config.train, stages.stage_of(
+        stages.plan(config.train, is_cascade), step))
   state = checkpoint.restore(manager, target)
   step = int(state.step)
-  logging.info('evaluating step %d of %s on %d test examples', step, workdir,
-               len(source))
+  logging.info('evaluating step %d of %s on %d %s examples', step, workdir,
+               len(source), config.data.eval_split)
 
   predictions = predict_split(state, source, spec, config.eval.batch_size,
-                              config.eval.subpixel)
+                              is_cascade, config.eval.subpixel)
   thresholds = np.linspace(0.0, config.eval.max_threshold,
                            config.eval.num_thresholds)
-  scored = score(predictions, joint_set, thresholds)
-  report = _report(scored, joint_set, step)
+  methods = ('coarse', 'cascade') if is_cascade else ('coarse',)
+  scored = {m: score(predictions, m, joint_set, thresholds) for m in methods}
+  report = _report(scored, joint_set, thresholds, step)
   print(report['text'])
 
   out_dir = os.path.join(workdir, 'eval')
   os.makedirs(out_dir, exist_ok=True)
+  title = (f'{config.data.name}/{config.data.builder_config} '
+           f'{config.data.eval_split}, step {step}')
   curves_png = plots.plot_per_joint_curves(
-      thresholds, scored['curve'], joint_set,
-      os.path.join(out_dir, 'pck_curves.png'),
-      title=f'{config.data.name}/{config.data.builder_config} test, step {step}')
+      thresholds, scored[methods[-1]]['curve'], joint_set,
+      os.path.join(out_dir, 'pck_curves.png'), title=f'{methods[-1]}: {title}')
+  written = [results_path := os.path.join(out_dir, 'results.json'),
+             str(curves_png)]
+  if is_cascade:
+    written.append(str(plots.plot_pck_curves(
+        thresholds, {m: tables.group_curves(scored[m]['curve'], joint_set)['Mean'] for m in methods},
+        os.path.join(out_dir, 'pck_coarse_vs_cascade.png'),
+        title=f'Mean PCK: {title}')))
   np.savez(os.path.join(out_dir, 'predictions.npz'), **predictions)
-  results_path = os.path.join(out_dir, 'results.json')
+  written.append(os.path.join(out_dir, 'predictions.npz'))
   with open(results_path, 'w') as f:
     json.dump(report['json'], f, indent=2)
-  print(f'wrote {results_path}, {curves_png} and predictions.npz')
+  print('wrote ' + ', '.join(written))
   return report['json']
 
 
-def _report(scored, joint_set, step) -> dict:
-  """The printed tables and the JSON results of `score`'s output."""
-  thresholds, curve = scored['thresholds'], scored['curve']
-  rows, json_rows = {}, {}
-  for threshold in TABLE_THRESHOLDS:
-    t = int(np.argmin(np.abs(thresholds - threshold)))
-    rows[f'PCK@{thresholds[t]:.2f}'] = tables.group_scores(curve[t], joint_set)
-    json_rows[f'{thresholds[t]:.2f}'] = tables.to_json_dict(
-        curve[t], joint_set, threshold=thresholds[t])
-  final = thresholds[-1]
+def _report(scored, joint_set, thresholds, step) -> dict:
+  """The printed tables and the JSON results of each method's `score`."""
+  rows, results = {}, {}
+  for method, method_scores in scored.items():
+    curve = method_scores['curve']
+    tables_json = {}
+    for threshold in TABLE_THRESHOLDS:
+      t = int(np.argmin(np.abs(thresholds - threshold)))
+      rows[f'{method} PCK@{thresholds[t]:.2f}'] = tables.group_scores(
+          curve[t], joint_set)
+      tables_json[f'{thresholds[t]:.2f}'] = tables.to_json_dict(
+          curve[t], joint_set, threshold=thresholds[t])
+    results[method] = {
+        'pck_curve': {joint: curve[:, j].tolist()
+                      for j, joint in enumerate(joint_set.joints)},
+        'tables': tables_json,
+        'mean_pck': {k: v['groups']['Mean'] for k, v in tables_json.items()},
+        'auc': {joint: float(a) for joint, a in zip(joint_set.joints,
+                                                     method_scores['auc'])},
+    }
+  final_method, final = list(scored)[-1], thresholds[-1]
   text = '\n\n'.join([
       tables.format_table(rows, title=f'Step {step}: PCK (torso-normalised)'),
-      tables.per_joint_table(curve[-1], joint_set,
-                             title=f'Per joint, PCK@{final:.2f}'),
-      f'AUC of PCK over [0, {final:.2f}], mean over joints: '
-      f'{100 * np.nanmean(scored["auc"]):.1f}'])
-  results = {
+      tables.per_joint_table(scored[final_method]['curve'][-1], joint_set,
+                             title=f'Per joint, {final_method}, '
+                             f'PCK@{final:.2f}'),
+      f'AUC of PCK over [0, {final:.2f}], mean over joints: ' + ', '.join(
+          f'{m} {100 * np.nanmean(v["auc"]):.1f}' for m, v in scored.items())])
+  return {'text': text, 'json': {
       'step': step,
       'joint_set': joint_set.name,
       'thresholds': thresholds.tolist(),
-      'pck_curve': {joint: curve[:, j].tolist()
-                    for j, joint in enumerate(joint_set.joints)},
-      'tables': json_rows,
-      'mean_pck': {k: v['Mean'] for k, v in rows.items()},
-      'auc': {joint: float(a) for joint, a in zip(joint_set.joints,
-                                                   scored['auc'])},
-      'unusable_torso': scored['unusable_torso'],
-  }
-  return {'text': text, 'json': results}
+      'methods': results,
+      'unusable_torso': next(iter(scored.values()))['unusable_torso'],
+  }}

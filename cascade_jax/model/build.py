@@ -1,20 +1,46 @@
-"""Builds the model named by a config: one explicit place, found by grep."""
+"""Builds the model named by a config: one explicit place, found by grep.
+
+  'coarse':           the coarse heat-map model alone (paper Sec. 3);
+  'cascade':          coarse + crop of its features + Siamese fine model (Sec. 4);
+  'standard_cascade': coarse + a fine model on crops of the image (Fig. 13).
+"""
 
 from __future__ import annotations
 
 import flax.linen as nn
 import ml_collections
 
+from cascade_jax.model import cascade
 from cascade_jax.model import coarse
+from cascade_jax.model import standard_cascade
+
+MODEL_NAMES = ('coarse', 'cascade', 'standard_cascade')
 
 
 def build_model(config: ml_collections.ConfigDict, num_joints: int) -> nn.Module:
   """The model of ``config`` (``config.model`` of an experiment)."""
+  coarse_fields = dict(num_joints=num_joints, pooling=config.pooling,
+                       bank_widths=tuple(config.bank_widths),
+                       head_widths=tuple(config.head_widths),
+                       dropout_rate=config.dropout_rate)
   if config.name == 'coarse':
-    return coarse.CoarseHeatmapModel(
-        num_joints=num_joints,
-        pooling=config.pooling,
-        bank_widths=tuple(config.bank_widths),
-        head_widths=tuple(config.head_widths),
-        dropout_rate=config.dropout_rate)
-  raise ValueError(f"model.name must be 'coarse', got {config.name!r}")
+    return coarse.CoarseHeatmapModel(**coarse_fields)
+  fine_fields = dict(fine_bank_widths=tuple(config.fine_bank_widths),
+                     fine_hidden_width=config.fine_hidden_width,
+                     context=config.context)
+  if config.name == 'cascade':
+    return cascade.CascadeModel(**coarse_fields, **fine_fields)
+  if config.name == 'standard_cascade':
+    extra_width = config.extra_width or standard_cascade.matched_extra_width(
+        num_joints, tuple(config.bank_widths[:2]), 3,
+        tuple(config.fine_bank_widths), config.fine_hidden_width,
+        config.context)
+    return standard_cascade.StandardCascadeModel(
+        **coarse_fields, **fine_fields, extra_width=extra_width)
+  raise ValueError(f'model.name must be one of {MODEL_NAMES}, got '
+                   f'{config.name!r}')
+
+
+def is_cascade(model: nn.Module) -> bool:
+  """Whether ``model`` has a fine part (returns ``CascadeOutputs``)."""
+  return not isinstance(model, coarse.CoarseHeatmapModel)

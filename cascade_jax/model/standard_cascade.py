@@ -20,6 +20,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from cascade_jax import heatmaps as heatmap_codec
+from cascade_jax.model import cascade
+from cascade_jax.model import coarse
 from cascade_jax.model import crop
 from cascade_jax.model import fine
 from cascade_jax.model import layers
@@ -74,6 +77,53 @@ class StandardCascadeFineModel(nn.Module):
     fine_heatmaps = fine.FineHeatmapModel(
         self.num_joints, widths, self.hidden_width, name='fine')(crops)
     return fine_heatmaps, origins
+
+
+class StandardCascadeModel(nn.Module):
+  """Coarse model + an image-cropping fine model, trained greedily (Fig. 13).
+
+  The same outputs as ``cascade.CascadeModel``, so the stage schedule and the
+  evaluation treat both alike; only the fine model's input differs: crops of
+  the image pyramid at the coarse prediction instead of the coarse features.
+  Trained with the 'coarse' then 'fine' stages and no 'joint' stage, the two
+  models are trained independently (the coarse model is frozen while the fine
+  one trains).
+
+  Attributes:
+    coarse: the coarse model's fields, as ``CoarseHeatmapModel``.
+    fine_bank_widths, fine_hidden_width, extra_width, context: as
+      ``StandardCascadeFineModel``.
+  """
+  num_joints: int
+  pooling: int = 8
+  bank_widths: Sequence[int] = (128, 128, 128, 512)
+  head_widths: Sequence[int] = (256, 256)
+  dropout_rate: float = 0.5
+  num_levels: int = 3
+  lcn_kernel_size: int = 9
+  fine_bank_widths: Sequence[int] = (64, 64)
+  fine_hidden_width: int = 128
+  extra_width: int = 64
+  context: int = crop.DEFAULT_CONTEXT
+
+  @nn.compact
+  def __call__(self, images: jax.Array, train: bool,
+               crop_centres: jax.Array | None = None) -> cascade.CascadeOutputs:
+    coarse_heatmaps = coarse.CoarseHeatmapModel(
+        num_joints=self.num_joints, pooling=self.pooling,
+        bank_widths=self.bank_widths, head_widths=self.head_widths,
+        dropout_rate=self.dropout_rate, num_levels=self.num_levels,
+        lcn_kernel_size=self.lcn_kernel_size, name='coarse')(images, train)
+    if crop_centres is None:
+      crop_centres, _ = heatmap_codec.decode(coarse_heatmaps, self.pooling)
+    crop_centres = jax.lax.stop_gradient(crop_centres)
+    fine_heatmaps, origins = StandardCascadeFineModel(
+        num_joints=self.num_joints, extra_width=self.extra_width,
+        bank_widths=self.fine_bank_widths, hidden_width=self.fine_hidden_width,
+        num_levels=self.num_levels, lcn_kernel_size=self.lcn_kernel_size,
+        context=self.context, name='fine')(images, crop_centres)
+    return cascade.CascadeOutputs(coarse_heatmaps, fine_heatmaps, crop_centres,
+                                  origins)
 
 
 def _num_params(init_fn, *abstract_args) -> int:

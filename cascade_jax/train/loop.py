@@ -7,6 +7,7 @@ the batches the uninterrupted run would have seen.
 
 from __future__ import annotations
 
+import functools
 import time
 
 from absl import logging
@@ -19,12 +20,14 @@ from cascade_jax.data import pipeline
 from cascade_jax.model import build
 from cascade_jax.train import checkpoint
 from cascade_jax.train import progress
+from cascade_jax.train import stages
 from cascade_jax.train import state as state_lib
 from cascade_jax.train import steps
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
-  """Trains ``config`` into ``workdir`` and returns the final (host) TrainState."""
+  """Trains ``config`` into ``workdir`` through its stages; returns the final
+  (host) TrainState."""
   num_devices = jax.local_device_count()
   global_batch = config.train.batch_size
   if global_batch % jax.device_count():
@@ -35,63 +38,92 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   train_source, joint_set = datasets.load_split(config.data, 'train')
   eval_source, _ = datasets.load_split(config.data, config.data.eval_split)
   model = build.build_model(config.model, joint_set.num_joints)
+  is_cascade = build.is_cascade(model)
+  schedule = stages.plan(config.train, is_cascade)
   spec = pipeline.crop_spec(config, joint_set)
   width, height = spec.input_size
-  state = state_lib.create_train_state(
-      model, config.train, (1, height, width, 3),
-      jax.random.PRNGKey(config.seed))
-  logging.info('model: %s, %d parameters, input %dx%d, heat-map %dx%d',
-               type(model).__name__, state_lib.parameter_count(state.params),
-               width, height, *spec.heatmap_size[::-1])
+  state = state_lib.create_train_state(model, (1, height, width, 3),
+                                       jax.random.PRNGKey(config.seed))
+  logging.info('model: %s, %d parameters, input %dx%d, heat-map %dx%d; '
+               'stages: %s', type(model).__name__,
+               state_lib.parameter_count(state.params), width, height,
+               *spec.heatmap_size[::-1],
+               ', '.join(f'{s.name} {s.steps}' for s in schedule))
 
   train_loader = pipeline.make_loader(
       train_source, spec, local_batch, train=True, seed=config.seed,
       worker_count=config.data.worker_count)
   train_iterator = iter(train_loader)
   manager = checkpoint.make_manager(workdir, config.train.keep_checkpoints)
-  if manager.latest_step() is not None:
+  latest = manager.latest_step()
+  if latest is not None:
+    # The checkpoint holds the optimiser state of the stage that wrote it.
+    state = stages.enter(state, config.train, stages.stage_of(schedule, latest))
     state = checkpoint.restore(manager, state, train_iterator)
-    logging.info('resumed from %s at step %d', manager.directory,
-                 int(state.step))
+    logging.info('resumed from %s at step %d', manager.directory, latest)
   start_step = int(state.step)
-  total_steps = config.train.steps
+  total_steps = stages.total_steps(schedule)
 
   report = progress.Progress(total_steps, start_step, global_batch,
                              config.train.log_every, workdir)
-  replicated = jax_utils.replicate(state)
   started = time.perf_counter()
-  for step in range(start_step + 1, total_steps + 1):
+  for stage in schedule:
+    if start_step >= stage.end:
+      continue
+    if start_step <= stage.begin:
+      state = stages.enter(state, config.train, stage)
+      logging.info('stage %s: steps %d to %d', stage.name, stage.begin + 1,
+                   stage.end)
+    state = _run_stage(state, stage, train_iterator, eval_source, spec, config,
+                       is_cascade, manager, report, num_devices)
+    start_step = stage.end
+  report.close()
+  logging.info('trained to step %d in %s', total_steps,
+               progress.format_duration(time.perf_counter() - started))
+  return state
+
+
+def _run_stage(state, stage, train_iterator, eval_source, spec, config,
+               is_cascade, manager, report, num_devices):
+  """Steps ``state`` to the end of ``stage``, checkpointing on the way."""
+  p_train_step = steps.make_train_step(stage.name, is_cascade,
+                                       config.train.fine_loss_weight)
+  replicated = jax_utils.replicate(state)
+  for step in range(int(state.step) + 1, stage.end + 1):
     batch = _device_batch(next(train_iterator), num_devices)
-    replicated, metrics = steps.p_train_step(replicated, batch)
+    replicated, metrics = p_train_step(replicated, batch)
     report.update(step, metrics)
-    if step % config.train.checkpoint_every == 0 or step == total_steps:
+    if step % config.train.checkpoint_every == 0 or step == stage.end:
       checkpoint.save(manager, step, jax_utils.unreplicate(replicated),
                       train_iterator, config)
-    if config.train.eval_every and (step % config.train.eval_every == 0
-                                    or step == total_steps):
-      eval_loss = evaluate_loss(replicated, eval_source, spec, config,
-                                num_devices)
-      logging.info('step %d: test loss %.5f', step, eval_loss)
-      report.scalars(step, {'test/loss': eval_loss})
-  report.close()
-  if total_steps > start_step:
-    logging.info('trained %d steps in %s', total_steps - start_step,
-                 progress.format_duration(time.perf_counter() - started))
+    if config.train.eval_every and step % config.train.eval_every == 0:
+      eval_metrics = evaluate_loss(replicated, eval_source, spec, config,
+                                   is_cascade, num_devices)
+      logging.info('step %d: %s', step, ', '.join(
+          f'test {k} {v:.5f}' for k, v in eval_metrics.items()))
+      report.scalars(step, {f'test/{k}': v for k, v in eval_metrics.items()})
   return jax_utils.unreplicate(replicated)
 
 
-def evaluate_loss(replicated, source, spec, config, num_devices) -> float:
-  """Mean E1 over the test split (the last partial batch is dropped)."""
+def evaluate_loss(replicated, source, spec, config, is_cascade,
+                  num_devices) -> dict[str, float]:
+  """Mean E1 (and E2) over the evaluation split; the last partial batch,
+  which would not split over the devices evenly, is left out."""
   loader = pipeline.make_loader(source, spec, config.eval.batch_size,
                                 train=False, seed=config.seed)
-  total, count = 0.0, 0
+  p_eval_step = jax.pmap(functools.partial(steps.eval_step,
+                                           is_cascade=is_cascade),
+                         axis_name=steps.AXIS)
+  totals, count = {}, 0
   for batch in loader:
-    if len(batch['image']) % num_devices:
+    size = len(batch['image'])
+    if size % num_devices:
       continue
-    metrics = steps.p_eval_step(replicated, _device_batch(batch, num_devices))
-    total += float(metrics['loss'][0]) * len(batch['image'])
-    count += len(batch['image'])
-  return total / max(count, 1)
+    metrics = p_eval_step(replicated, _device_batch(batch, num_devices))
+    for name, value in metrics.items():
+      totals[name] = totals.get(name, 0.0) + float(value[0]) * size
+    count += size
+  return {name: total / max(count, 1) for name, total in totals.items()}
 
 
 def _device_batch(batch, num_devices):

@@ -1,17 +1,27 @@
-"""Pure train / eval / predict steps, wrapped once in jax.pmap over 'batch'.
+"""Pure train / eval / predict steps, wrapped once per stage in jax.pmap.
 
 A batch arrives with a leading device axis: [devices, per_device, ...].
-Gradients and metrics are averaged over devices with lax.pmean, so a step on
-N devices equals the step on one device over the same global batch (the loss
-is a mean over equal-sized per-device batches).
+Gradients and metrics are averaged over devices with lax.pmean; as the losses
+are means over equal-sized per-device batches, a step on N devices equals the
+step on one device over the same global batch.
+
+Objectives by stage (paper Sec. 4.2), for a coarse-only or a cascade model:
+  coarse: E1 on the coarse heat-maps;
+  fine:   E2 on the fine heat-maps, coarse parameters held constant (and run
+          without dropout, as at inference);
+  joint:  E1 + fine_loss_weight * E2.
 """
 
 from __future__ import annotations
 
+import functools
 
 import jax
 import jax.numpy as jnp
 
+from cascade_jax import heatmaps
+from cascade_jax.model import cascade
+from cascade_jax.model import fine
 from cascade_jax.model import losses
 from cascade_jax.train.state import TrainState
 
@@ -23,45 +33,89 @@ def _images(batch):
   return batch['image'].astype(jnp.float32) / 255.0
 
 
-def train_step(state: TrainState, batch) -> tuple[TrainState, dict]:
-  """One optimiser step on E1; returns the new state and pmean-ed metrics."""
+def objective(params, batch, dropout_key, *, apply_fn, stage: str,
+              is_cascade: bool, fine_loss_weight: float, train: bool = True):
+  """The loss of ``stage`` and its parts, as (loss, {'e1': ..[, 'e2': ..]}).
+
+  With ``train`` False dropout is off and no key is needed (evaluation).
+  """
+  rngs = {'dropout': dropout_key} if train else None
+  if not is_cascade:
+    predicted = apply_fn({'params': params}, _images(batch), train=train,
+                         rngs=rngs)
+    e1 = losses.heatmap_loss(predicted, batch['targets'],
+                             batch['target_weights'])
+    return e1, {'e1': e1}
+  if stage == 'fine':
+    params = {**params, 'coarse': jax.lax.stop_gradient(params['coarse'])}
+  outputs = apply_fn({'params': params}, _images(batch),
+                     train=train and stage != 'fine', rngs=rngs)
+  e1 = losses.heatmap_loss(outputs.coarse_heatmaps, batch['targets'],
+                           batch['target_weights'])
+  if stage == 'coarse':  # The fine branch is dead code here: XLA drops it.
+    return e1, {'e1': e1}
+  context = outputs.fine_heatmaps.shape[1]
+  fine_targets, fine_weights = fine.fine_targets(
+      batch['joints'], batch['visible'], outputs.window_origins, context)
+  e2 = losses.heatmap_loss(outputs.fine_heatmaps, fine_targets, fine_weights)
+  parts = {'e1': e1, 'e2': e2}
+  if stage == 'fine':
+    return e2, parts
+  return e1 + fine_loss_weight * e2, parts
+
+
+def train_step(state: TrainState, batch, *, stage: str, is_cascade: bool,
+               fine_loss_weight: float = 0.1) -> tuple[TrainState, dict]:
+  """One optimiser step on ``stage``'s objective; metrics pmean-ed."""
   dropout_key = jax.random.fold_in(
       jax.random.fold_in(state.key, state.step), jax.lax.axis_index(AXIS))
-
-  def loss_fn(params):
-    predicted = state.apply_fn({'params': params}, _images(batch), train=True,
-                               rngs={'dropout': dropout_key})
-    return losses.heatmap_loss(predicted, batch['targets'],
-                               batch['target_weights'])
-
-  loss, grads = jax.value_and_grad(loss_fn)(state.params)
+  loss_fn = functools.partial(objective, apply_fn=state.apply_fn, stage=stage,
+                              is_cascade=is_cascade,
+                              fine_loss_weight=fine_loss_weight)
+  (loss, parts), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+      state.params, batch, dropout_key)
   grads = jax.lax.pmean(grads, AXIS)
-  metrics = {'loss': loss, 'grad_norm': _global_norm(grads)}
+  metrics = {'loss': loss, 'grad_norm': _global_norm(grads), **parts}
   metrics = jax.lax.pmean(metrics, AXIS)
   return state.apply_gradients(grads=grads), metrics
 
 
-def eval_step(state: TrainState, batch) -> dict:
-  """E1 on a batch without dropout, averaged over devices."""
-  predicted = state.apply_fn({'params': state.params}, _images(batch),
-                             train=False)
-  loss = losses.heatmap_loss(predicted, batch['targets'],
-                             batch['target_weights'])
-  return jax.lax.pmean({'loss': loss}, AXIS)
+def make_train_step(stage: str, is_cascade: bool, fine_loss_weight: float):
+  """``train_step`` for one stage, pmapped over 'batch', state donated."""
+  return jax.pmap(
+      functools.partial(train_step, stage=stage, is_cascade=is_cascade,
+                        fine_loss_weight=fine_loss_weight),
+      axis_name=AXIS, donate_argnums=(0,))
 
 
-def predict_step(state: TrainState, batch) -> jax.Array:
-  """Coarse heat-maps [per_device, h, w, J] for evaluation on the host."""
-  return state.apply_fn({'params': state.params}, _images(batch), train=False)
+def eval_step(state: TrainState, batch, *, is_cascade: bool) -> dict:
+  """E1 (and E2 for a cascade) without dropout, averaged over devices."""
+  _, parts = objective(state.params, batch, None, apply_fn=state.apply_fn,
+                       stage='joint', is_cascade=is_cascade,
+                       fine_loss_weight=0.0, train=False)
+  return jax.lax.pmean(parts, AXIS)
+
+
+def predict_step(state: TrainState, batch, *, is_cascade: bool,
+                 stride: int, subpixel: bool) -> dict:
+  """Joint predictions in input pixels for the host-side evaluation.
+
+  Returns 'coarse' [per_device, J, 2] (argmax of the coarse heat-maps), its
+  'scores' [per_device, J], and for a cascade 'cascade' [per_device, J, 2]
+  (window origin + fine argmax).
+  """
+  outputs = state.apply_fn({'params': state.params}, _images(batch),
+                           train=False)
+  coarse_maps = outputs.coarse_heatmaps if is_cascade else outputs
+  joints, scores = heatmaps.decode(coarse_maps, stride, subpixel)
+  predictions = {'coarse': joints, 'scores': scores}
+  if is_cascade:
+    predictions['cascade'] = cascade.locations(outputs, subpixel)
+  return predictions
 
 
 def _global_norm(tree):
   return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree)))
-
-
-p_train_step = jax.pmap(train_step, axis_name=AXIS, donate_argnums=(0,))
-p_eval_step = jax.pmap(eval_step, axis_name=AXIS)
-p_predict_step = jax.pmap(predict_step, axis_name=AXIS)
 
 
 def shard(batch, num_devices: int | None = None):

@@ -9,6 +9,7 @@ import pytest
 
 from cascade_jax.model import coarse
 from cascade_jax.train import checkpoint
+from cascade_jax.train import stages
 from cascade_jax.train import state as state_lib
 
 
@@ -16,10 +17,11 @@ def _state(seed):
   model = coarse.CoarseHeatmapModel(num_joints=2, pooling=4,
                                     bank_widths=(2, 2, 2, 4), head_widths=(4, 4))
   config = ml_collections.ConfigDict(dict(
-      steps=10, optimizer='adam', learning_rate=1e-3, warmup_steps=2,
+      optimizer='adam', learning_rate=1e-3, warmup_steps=2,
       weight_decay=0.0, grad_clip_norm=0.0))
-  state = state_lib.create_train_state(model, config, (1, 32, 32, 3),
-                                       jax.random.PRNGKey(seed))
+  state = state_lib.create_train_state(model, (1, 32, 32, 3),
+                                       jax.random.PRNGKey(seed),
+                                       stages.make_optimizer(config, 10))
   # Take one step so the optimiser moments are not all zeros.
   grads = jax.tree.map(lambda p: jax.random.normal(jax.random.PRNGKey(1),
                                                    p.shape), state.params)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import chex
 import numpy as np
@@ -23,7 +24,7 @@ def _tiny_config(data_dir):
   config.data.worker_count = 0
   config.model.bank_widths = (4, 4, 4, 8)
   config.model.head_widths = (8, 8)
-  config.train.steps = 4
+  config.train.stage_steps.coarse = 4
   config.train.batch_size = 4
   config.train.log_every = 2
   config.train.checkpoint_every = 2
@@ -38,11 +39,11 @@ def test_train_resume_and_evaluate(tmp_path):
   straight = loop.train_and_evaluate(config, str(tmp_path / 'straight'))
   assert int(straight.step) == 4
 
-  # Stop after 2 steps, then run the same command to the end: the resumed
-  # run must land on the uninterrupted run's parameters.
-  config.train.steps = 2
-  loop.train_and_evaluate(config, str(tmp_path / 'resumed'))
-  config.train.steps = 4
+  # A run stopped after step 2 (its later checkpoint removed), then the same
+  # command again: it must land on the uninterrupted run's parameters.
+  shutil.copytree(tmp_path / 'straight', tmp_path / 'resumed')
+  shutil.rmtree(tmp_path / 'resumed' / 'checkpoints' / '4')
+  assert checkpoint.make_manager(str(tmp_path / 'resumed')).latest_step() == 2
   resumed = loop.train_and_evaluate(config, str(tmp_path / 'resumed'))
   chex.assert_trees_all_close(resumed.params, straight.params, atol=1e-6)
   manager = checkpoint.make_manager(str(tmp_path / 'resumed'))
@@ -54,6 +55,6 @@ def test_train_resume_and_evaluate(tmp_path):
     assert json.load(f)['step'] == 4
   assert os.path.getsize(out_dir / 'pck_curves.png') > 0
   predictions = np.load(out_dir / 'predictions.npz')
-  assert predictions['pred'].shape == (6, 11, 2)
-  assert 0.0 <= results['mean_pck']['PCK@0.20'] <= 1.0
+  assert predictions['coarse'].shape == (6, 11, 2)
+  assert 0.0 <= results['methods']['coarse']['mean_pck']['0.20'] <= 1.0
   assert (tmp_path / 'straight' / 'tensorboard').is_dir()

@@ -7,16 +7,24 @@ import ml_collections
 import numpy as np
 
 from cascade_jax.model import coarse
+from cascade_jax.train import stages
 from cascade_jax.train import state as state_lib
 from cascade_jax.train import steps
 
 
-def _train_config(**overrides):
+def _state(model, **overrides):
   config = ml_collections.ConfigDict(dict(
-      steps=10, optimizer='sgd', learning_rate=1e-3, warmup_steps=0,
+      optimizer='sgd', learning_rate=1e-3, warmup_steps=0,
       weight_decay=1e-4, grad_clip_norm=0.0))
   config.update(overrides)
-  return config
+  return state_lib.create_train_state(model, (1, 64, 64, 3),
+                                      jax.random.PRNGKey(0),
+                                      stages.make_optimizer(config, 10))
+
+
+def _coarse_step():
+  return steps.make_train_step('coarse', is_cascade=False,
+                               fine_loss_weight=0.1)
 
 
 def _model(dropout_rate=0.0):
@@ -34,12 +42,10 @@ def _batch(size, seed=0):
 
 
 def _one_step(num_devices, batch, model=None):
-  model = model or _model()
-  state = state_lib.create_train_state(model, _train_config(), (1, 64, 64, 3),
-                                       jax.random.PRNGKey(0))
+  state = _state(model or _model())
   replicated = jax_utils.replicate(state, devices=jax.local_devices()[:num_devices])
-  pmapped = jax.pmap(steps.train_step, axis_name=steps.AXIS)
-  replicated, metrics = pmapped(replicated, steps.shard(batch, num_devices))
+  replicated, metrics = _coarse_step()(replicated,
+                                       steps.shard(batch, num_devices))
   first = lambda tree: jax.tree.map(lambda x: x[0], tree)
   return first(replicated), first(metrics)
 
@@ -53,8 +59,7 @@ def test_pmap_step_on_two_devices_equals_one_device_step():
                               rtol=1e-5)
   chex.assert_trees_all_close(double_metrics, single_metrics, rtol=1e-5)
   # The step did something: parameters moved.
-  initial = state_lib.create_train_state(_model(), _train_config(),
-                                         (1, 64, 64, 3), jax.random.PRNGKey(0))
+  initial = _state(_model())
   moved = jax.tree.map(lambda a, b: np.abs(a - b).max(), single.params,
                        initial.params)
   assert max(jax.tree.leaves(moved)) > 0
@@ -63,10 +68,8 @@ def test_pmap_step_on_two_devices_equals_one_device_step():
 def test_replicas_stay_identical_with_dropout():
   batch = _batch(8, seed=1)
   model = _model(dropout_rate=0.5)
-  state = state_lib.create_train_state(model, _train_config(), (1, 64, 64, 3),
-                                       jax.random.PRNGKey(0))
-  replicated = jax_utils.replicate(state)
-  replicated, metrics = steps.p_train_step(replicated, steps.shard(batch))
+  replicated = jax_utils.replicate(_state(model))
+  replicated, metrics = _coarse_step()(replicated, steps.shard(batch))
   first, second = (jax.tree.map(lambda x, i=i: x[i], replicated.params)
                    for i in range(2))
   chex.assert_trees_all_equal(first, second)
@@ -75,14 +78,13 @@ def test_replicas_stay_identical_with_dropout():
 
 def test_training_lowers_the_loss_on_a_fixed_batch():
   batch = _batch(4, seed=2)
-  state = state_lib.create_train_state(
-      _model(), _train_config(learning_rate=3e-3), (1, 64, 64, 3),
-      jax.random.PRNGKey(0))
+  state = _state(_model(), learning_rate=3e-3)
   replicated = jax_utils.replicate(state, devices=jax.local_devices()[:1])
   sharded = steps.shard(batch, 1)
+  train_step = _coarse_step()
   losses = []
   for _ in range(10):
-    replicated, metrics = steps.p_train_step(replicated, sharded)
+    replicated, metrics = train_step(replicated, sharded)
     losses.append(float(metrics['loss'][0]))
   assert losses[-1] < 0.8 * losses[0], losses
 

@@ -1,0 +1,122 @@
+"""The three training stages of the paper (Sec. 4.2) as a schedule of steps.
+
+  coarse: the coarse model on E1 (the fine model, if any, is frozen);
+  fine:   the fine model on E2 with the coarse model frozen;
+  joint:  both on E1 + lambda * E2.
+
+``config.train.stage_steps`` gives each stage's length (0 skips it); the
+global step runs through them in this order, so any step belongs to exactly
+one stage and a run resumed from any checkpoint knows where it is. Every
+stage starts from the previous stage's parameters with a fresh optimiser
+state and its own learning-rate schedule.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import ml_collections
+import optax
+
+from cascade_jax.train import state as state_lib
+
+STAGES = ('coarse', 'fine', 'joint')
+# Which parameter subtrees (of a cascade model) each stage trains.
+_TRAINED = {'coarse': ('coarse',), 'fine': ('fine',), 'joint': ('coarse', 'fine')}
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+  """Stage ``name`` covers global steps begin + 1 .. end (1-based counts)."""
+  name: str
+  begin: int
+  end: int
+
+  @property
+  def steps(self) -> int:
+    return self.end - self.begin
+
+
+def plan(train_config: ml_collections.ConfigDict,
+         is_cascade: bool) -> list[Stage]:
+  """The non-empty stages of ``train_config.stage_steps``, in order."""
+  stage_steps = train_config.stage_steps
+  unknown = set(stage_steps.keys()) - set(STAGES)
+  if unknown:
+    raise ValueError(f'train.stage_steps has unknown stages {sorted(unknown)};'
+                     f' known: {STAGES}')
+  stages, begin = [], 0
+  for name in STAGES:
+    steps = int(stage_steps.get(name, 0))
+    if steps < 0:
+      raise ValueError(f'train.stage_steps.{name} must be >= 0, got {steps}')
+    if steps and name != 'coarse' and not is_cascade:
+      raise ValueError(f'train.stage_steps.{name}={steps} needs a model with a '
+                       "fine part (model.name='cascade'); this model is coarse "
+                       'only')
+    if steps:
+      stages.append(Stage(name, begin, begin + steps))
+      begin += steps
+  if not stages:
+    raise ValueError('train.stage_steps are all 0: nothing to train')
+  return stages
+
+
+def total_steps(stages: list[Stage]) -> int:
+  return stages[-1].end
+
+
+def stage_of(stages: list[Stage], step: int) -> Stage:
+  """The stage that produced the state after ``step`` steps (0: the first)."""
+  for stage in stages:
+    if step <= stage.end:
+      return stage
+  return stages[-1]
+
+
+def learning_rate_schedule(config: ml_collections.ConfigDict,
+                           steps: int) -> optax.Schedule:
+  """Linear warm-up to ``learning_rate``, then cosine decay to 0 at ``steps``."""
+  warmup = min(config.warmup_steps, max(steps - 1, 0))
+  return optax.warmup_cosine_decay_schedule(
+      init_value=0.0, peak_value=config.learning_rate, warmup_steps=warmup,
+      decay_steps=max(steps, warmup + 1), end_value=0.0)
+
+
+def make_optimizer(config: ml_collections.ConfigDict,
+                   steps: int) -> optax.GradientTransformation:
+  """``config.optimizer`` ('adam': AdamW; 'sgd': Nesterov momentum 0.9) with
+  the schedule over ``steps`` and optional global-norm clipping."""
+  schedule = learning_rate_schedule(config, steps)
+  if config.optimizer == 'adam':
+    tx = optax.adamw(schedule, weight_decay=config.weight_decay)
+  elif config.optimizer == 'sgd':
+    tx = optax.chain(optax.add_decayed_weights(config.weight_decay),
+                     optax.sgd(schedule, momentum=0.9, nesterov=True))
+  else:
+    raise ValueError(f"train.optimizer must be 'adam' or 'sgd', got "
+                     f'{config.optimizer!r}')
+  if config.grad_clip_norm:
+    tx = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), tx)
+  return tx
+
+
+def optimizer(train_config: ml_collections.ConfigDict, stage: Stage,
+              params) -> optax.GradientTransformation:
+  """The config's optimiser over ``stage``'s steps, frozen where the stage
+  does not train (optax.set_to_zero: no update, no optimiser state)."""
+  tx = make_optimizer(train_config, stage.steps)
+  if not isinstance(params, dict) or 'fine' not in params:
+    return tx  # A coarse-only model: everything trains in its one stage.
+  labels = {name: jax.tree.map(
+      lambda _, n=name: 'train' if n in _TRAINED[stage.name] else 'freeze',
+      subtree) for name, subtree in params.items()}
+  return optax.multi_transform({'train': tx, 'freeze': optax.set_to_zero()},
+                               labels)
+
+
+def enter(state: state_lib.TrainState, train_config, stage: Stage):
+  """``state`` with ``stage``'s optimiser and a fresh optimiser state."""
+  tx = optimizer(train_config, stage, state.params)
+  return state.replace(tx=tx, opt_state=tx.init(state.params))

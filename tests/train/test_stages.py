@@ -1,0 +1,123 @@
+"""Training stages: schedule, frozen parts, and resuming anywhere in it."""
+
+import shutil
+
+import chex
+from flax import jax_utils
+import jax
+import ml_collections
+import numpy as np
+import pytest
+
+from cascade_jax.model import cascade
+from cascade_jax.train import checkpoint
+from cascade_jax.train import loop
+from cascade_jax.train import stages
+from cascade_jax.train import state as state_lib
+from cascade_jax.train import steps
+from configs import synthetic
+
+
+def _train_config(**stage_steps):
+  config = synthetic.get_config().train
+  config.stage_steps = ml_collections.ConfigDict(stage_steps)
+  config.warmup_steps = 0
+  return config
+
+
+def test_plan_lays_stages_end_to_end_and_skips_empty_ones():
+  plan = stages.plan(_train_config(coarse=5, fine=0, joint=3), True)
+  assert [(s.name, s.begin, s.end) for s in plan] == [('coarse', 0, 5),
+                                                      ('joint', 5, 8)]
+  assert stages.total_steps(plan) == 8
+  assert stages.stage_of(plan, 0).name == 'coarse'
+  assert stages.stage_of(plan, 5).name == 'coarse'  # its last step
+  assert stages.stage_of(plan, 6).name == 'joint'
+
+
+def test_plan_rejects_fine_stages_without_a_fine_model_and_bad_names():
+  with pytest.raises(ValueError, match="model.name='cascade'"):
+    stages.plan(_train_config(coarse=5, fine=2, joint=0), False)
+  with pytest.raises(ValueError, match='unknown stages'):
+    stages.plan(_train_config(coarse=5, finetune=2), True)
+  with pytest.raises(ValueError, match='nothing to train'):
+    stages.plan(_train_config(coarse=0), True)
+
+
+def _cascade_state(train_config, stage):
+  model = cascade.CascadeModel(num_joints=3, pooling=8,
+                               bank_widths=(4, 4, 4, 8), head_widths=(8, 8),
+                               dropout_rate=0.1, fine_bank_widths=(4, 4),
+                               fine_hidden_width=8, context=24)
+  state = state_lib.create_train_state(model, (1, 64, 64, 3),
+                                       jax.random.PRNGKey(0))
+  return stages.enter(state, train_config, stage)
+
+
+def _batch(size=4):
+  rng = np.random.default_rng(0)
+  return {'image': rng.integers(0, 256, (size, 64, 64, 3), dtype=np.uint8),
+          'targets': rng.random((size, 8, 8, 3)).astype(np.float32),
+          'target_weights': np.ones((size, 3), np.float32),
+          'joints': rng.uniform(8, 56, (size, 3, 2)).astype(np.float32),
+          'visible': np.ones((size, 3), bool)}
+
+
+def _changed(before, after):
+  """{subtree: whether any parameter of it changed}."""
+  return {name: any(jax.tree.leaves(jax.tree.map(
+      lambda a, b: bool(np.any(np.asarray(a) != np.asarray(b))),
+      before[name], after[name]))) for name in before}
+
+
+@pytest.mark.parametrize('stage_name, expected', [
+    ('coarse', {'coarse': True, 'fine': False}),
+    ('fine', {'coarse': False, 'fine': True}),
+    ('joint', {'coarse': True, 'fine': True}),
+])
+def test_each_stage_trains_exactly_its_parts(stage_name, expected):
+  train_config = _train_config(coarse=2, fine=2, joint=2)
+  stage = next(s for s in stages.plan(train_config, True)
+               if s.name == stage_name)
+  state = _cascade_state(train_config, stage)
+  # Start mid-schedule so the learning rate is not zero.
+  state = state.replace(step=stage.begin + 1)
+  replicated = jax_utils.replicate(state, devices=jax.local_devices()[:1])
+  train_step = steps.make_train_step(stage_name, True, 0.1)
+  for _ in range(2):
+    replicated, metrics = train_step(replicated, steps.shard(_batch(), 1))
+  after = jax.tree.map(lambda x: x[0], replicated.params)
+  assert _changed(state.params, after) == expected
+  assert np.isfinite(metrics['loss']).all()
+
+
+@pytest.mark.slow
+def test_one_run_goes_through_all_stages_and_resumes_anywhere(tmp_path):
+  config = synthetic.get_config()
+  config.data.data_dir = str(tmp_path / 'tfds')
+  config.data.image_size = (64, 64)
+  config.data.input_size = (64, 64)
+  config.data.num_train, config.data.num_test = 16, 4
+  config.data.worker_count = 0
+  config.model.name = 'cascade'
+  config.model.bank_widths, config.model.head_widths = (4, 4, 4, 8), (8, 8)
+  config.model.fine_bank_widths, config.model.fine_hidden_width = (4, 4), 8
+  config.train.stage_steps = ml_collections.ConfigDict(
+      {'coarse': 2, 'fine': 2, 'joint': 2})
+  config.train.batch_size = 2
+  config.train.warmup_steps = 0
+  config.train.checkpoint_every = 1
+  config.train.keep_checkpoints = 10
+  straight = loop.train_and_evaluate(config, str(tmp_path / 'straight'))
+  assert int(straight.step) == 6
+
+  # A run that stopped after step 3 (inside the fine stage) and one that
+  # stopped exactly at the end of the coarse stage, both resumed.
+  for stop in (3, 2):
+    workdir = tmp_path / f'resumed{stop}'
+    shutil.copytree(tmp_path / 'straight', workdir)
+    for step in range(stop + 1, 7):
+      shutil.rmtree(workdir / 'checkpoints' / str(step))
+    assert checkpoint.make_manager(str(workdir)).latest_step() == stop
+    resumed = loop.train_and_evaluate(config, str(workdir))
+    chex.assert_trees_all_close(resumed.params, straight.params, atol=1e-6)
