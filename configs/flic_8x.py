@@ -1,10 +1,20 @@
-"""Paper-size FLIC model: 8x coarse heat-map ConvNet at 240x320 (paper Sec. 3.1).
+"""Paper-size FLIC cascade, 8x pooling: coarse model + Siamese fine model (paper Sec. 3-4).
 
-Run (GPU; the FLIC builder arrives with the real-data issue):
+Run (GPU):
+  python -m launch.build_dataset --config=configs/flic_8x.py   # once
   python -m launch.train --config=configs/flic_8x.py --workdir=workdirs/flic_8x
+  python -m launch.eval --config=configs/flic_8x.py --workdir=workdirs/flic_8x
 
-Needs FLIC's examples.mat and images in the manual-download folder. Paper
-widths: banks 128/128/128/512, head 256/256; 11 FLIC joints.
+Needs FLIC's examples.mat and images/ under data/tfds/downloads/manual/FLIC
+(or --config.data.manual_dir). One run goes through the three stages (coarse
+on E1, fine on E2 with the coarse model frozen, both on E1 + 0.1 E2) and
+resumes anywhere. Paper values: 240x320 input (the half-size frame around the
+torso), 3-level pyramid with LCN, banks 128/128/128/512, head 256/256,
+SpatialDropout, Gaussian targets sigma 1.5, rotation +-20 deg, scale 0.5-1.5,
+flips, lambda 0.1; fine banks 64/64 and 1x1 128 (Figs. 7-8). What the paper
+does not state (optimiser, learning rate, batch, steps, dropout rate) is
+chosen in BUILD_NOTES.md. Paper result (Table 3, PCK@0.05): Head 92.1,
+Shoulder 75.8, Elbow 55.6, Wrist 56.6.
 """
 
 from configs import synthetic
@@ -15,6 +25,7 @@ def get_config():
   config.data.name = 'flic'
   config.data.builder_config = 'flic'
   config.data.data_dir = 'data/tfds'
+  config.data.manual_dir = ''           # '' = data_dir/downloads/manual
   config.data.input_size = (320, 240)   # (W, H): FLIC frames halved
   config.data.crop_center = 'torso_center'
   # person_scale is the frame height (480): a 4/3 * 480 = 640 px wide box of
@@ -24,12 +35,18 @@ def get_config():
   config.data.scale_range = (0.5, 1.5)  # the paper's augmentation
   config.data.worker_count = 8
 
+  config.model.name = 'cascade'
   config.model.pooling = 8
   config.model.bank_widths = (128, 128, 128, 512)
   config.model.head_widths = (256, 256)
   config.model.dropout_rate = 0.5
+  config.model.fine_bank_widths = (64, 64)
+  config.model.fine_hidden_width = 128
+  config.model.context = 40             # paper 36; must be a multiple of 8
 
-  config.train.stage_steps.coarse = 100_000
+  config.train.stage_steps.coarse = 60_000
+  config.train.stage_steps.fine = 20_000
+  config.train.stage_steps.joint = 20_000
   config.train.batch_size = 32
   config.train.learning_rate = 1e-3
   config.train.warmup_steps = 1000

@@ -32,11 +32,15 @@ def test_config_builds_its_model_and_names_a_joint_set(name):
 
 
 @pytest.mark.parametrize('name, input_hw, num_joints', [
+    ('flic_4x', (240, 320), 11),
     ('flic_8x', (240, 320), 11),
+    ('flic_16x', (240, 320), 11),
     ('mpii', (256, 256), 16),
 ])
-def test_paper_size_models_run_a_forward_pass(name, input_hw, num_joints):
+def test_paper_size_cascades_run_a_forward_pass(name, input_hw, num_joints):
   config = _config(name)
+  assert config.model.name == 'cascade'
+  assert config.train.fine_loss_weight == 0.1  # the paper's lambda
   assert tuple(config.data.input_size) == input_hw[::-1]
   assert tuple(config.model.bank_widths) == (128, 128, 128, 512)
   assert tuple(config.model.head_widths) == (256, 256)
@@ -44,17 +48,20 @@ def test_paper_size_models_run_a_forward_pass(name, input_hw, num_joints):
   images = jax.random.uniform(jax.random.PRNGKey(1), (1, *input_hw, 3))
   params = jax.jit(lambda x: model.init(jax.random.PRNGKey(0), x,
                                         train=False))(images)
-  heatmaps = jax.jit(lambda p, x: model.apply(p, x, train=False))(
+  outputs = jax.jit(lambda p, x: model.apply(p, x, train=False))(
       params, images)
   stride = config.model.pooling
-  chex.assert_shape(heatmaps, (1, input_hw[0] // stride, input_hw[1] // stride,
-                               num_joints))
-  chex.assert_tree_all_finite(heatmaps)
-  assert float(jnp.std(heatmaps)) > 0
+  chex.assert_shape(outputs.coarse_heatmaps,
+                    (1, input_hw[0] // stride, input_hw[1] // stride,
+                     num_joints))
+  context = config.model.context
+  chex.assert_shape(outputs.fine_heatmaps, (1, context, context, num_joints))
+  chex.assert_tree_all_finite(outputs)
+  assert float(jnp.std(outputs.coarse_heatmaps)) > 0
 
 
 def test_unknown_model_name_is_rejected():
   config = _config('synthetic')
   config.model.name = 'hourglass'
-  with pytest.raises(ValueError, match="'coarse'"):
+  with pytest.raises(ValueError, match="'cascade'"):
     build.build_model(config.model, 11)

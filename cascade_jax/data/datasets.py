@@ -60,7 +60,7 @@ def load_split(config: ml_collections.ConfigDict, split: str):
 def _manual_dir(config: ml_collections.ConfigDict) -> str:
   """data.manual_dir, or TFDS's default <data_dir>/downloads/manual."""
   manual_dir = config.get('manual_dir')
-  if manual_dir is None:
+  if not manual_dir:
     return f'{config.data_dir}/downloads/manual'
   return manual_dir
 

@@ -23,6 +23,7 @@ from cascade_jax.data import datasets
 from cascade_jax.data import pipeline
 from cascade_jax.eval import metrics
 from cascade_jax.eval import plots
+from cascade_jax.eval import prediction_files
 from cascade_jax.eval import tables
 from cascade_jax.model import build
 from cascade_jax.train import checkpoint
@@ -30,6 +31,8 @@ from cascade_jax.train import stages
 from cascade_jax.train import state as state_lib
 from cascade_jax.train import steps
 
+# Datasets whose predictions are also written in their official .mat layout.
+OFFICIAL_DATASETS = ('flic', 'mpii', 'lsp')
 # Thresholds at which the per-joint table is printed: the paper's Table 3
 # threshold and the end of the PCK curve.
 TABLE_THRESHOLDS = (0.05, 0.2)
@@ -148,6 +151,11 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict
         title=f'Mean PCK: {title}')))
   np.savez(os.path.join(out_dir, 'predictions.npz'), **predictions)
   written.append(os.path.join(out_dir, 'predictions.npz'))
+  if config.data.name in OFFICIAL_DATASETS:  # for other toolkits to score
+    official = os.path.join(out_dir, f'{config.data.name}_predictions.mat')
+    prediction_files.save_official_predictions(
+        official, predictions[methods[-1]], config.data.name)
+    written.append(official)
   with open(results_path, 'w') as f:
     json.dump(report['json'], f, indent=2)
   print('wrote ' + ', '.join(written))

@@ -45,8 +45,10 @@ LAYOUTS = {'NJ2': 'NJC', 'J2N': 'JCN', '2JN': 'CJN'}
 # (Pishchulin's evaluatePCK, MODEC's pred_coords layout).
 _OFFICIAL_PREDICTIONS = {
     'mpii': ('pos_pred_src', 'J2N', 1.0),
-    'lsp': ('pred', '2JN', 0.0),
-    'flic': ('pred', '2JN', 0.0),
+    # Our builders load all three Matlab annotation sets 0-based: written
+    # back 1-based, predictions share the original files' pixel convention.
+    'lsp': ('pred', '2JN', 1.0),
+    'flic': ('pred', '2JN', 1.0),
 }
 
 
@@ -348,8 +350,8 @@ def save_predictions(path: str, pred) -> None:
 def save_official_predictions(path: str, pred, dataset: str) -> str:
   """Writes 0-based [N, J, 2] predictions in the layout public toolkits read.
 
-  MPII: ``pos_pred_src`` 16 x 2 x N, 1-based (the gt_valid.mat / HRNet
-  convention). LSP and FLIC: ``pred`` 2 x J x N, coordinates as given.
+  MPII: ``pos_pred_src`` 16 x 2 x N; LSP and FLIC: ``pred`` 2 x J x N. All
+  1-based, the convention of the original annotation files.
 
   Returns:
     The name of the variable written.

@@ -106,6 +106,15 @@ def test_official_mpii_writer_is_one_based_pos_pred_src(tmp_path):
     pf.save_official_predictions(path, pred, 'lsp')
 
 
+def test_official_lsp_writer_is_one_based_2jn(tmp_path):
+  pred = np.random.default_rng(2).uniform(0, 100, size=(3, 14, 2))
+  path = str(tmp_path / 'pred.mat')
+  assert pf.save_official_predictions(path, pred, 'lsp') == 'pred'
+  stored = scipy.io.loadmat(path)['pred']
+  assert stored.shape == (2, 14, 3)
+  np.testing.assert_allclose(stored[:, :, 1].T, pred[1] + 1)
+
+
 def test_gt_valid_roundtrip_and_missing(tmp_path):
   rng = np.random.default_rng(2)
   coords = rng.uniform(0, 100, size=(3, 16, 2))
