@@ -54,7 +54,8 @@ def predict_split(state, source, spec: pipeline.CropSpec, batch_size: int,
   Returns:
     'coarse' [N, J, 2] (and 'cascade' [N, J, 2] for a cascade): predictions in
     original-image pixels; 'scores' [N, J] coarse heat-map peaks; 'gt'
-    [N, J, 2] and 'visible' [N, J], the original labels.
+    [N, J, 2] and 'visible' [N, J], the original labels; 'input_scale' [N]
+    model-input pixels per original-image pixel.
   """
   num_devices = jax.local_device_count()
   replicated = jax_utils.replicate(state)
@@ -80,6 +81,8 @@ def predict_split(state, source, spec: pipeline.CropSpec, batch_size: int,
       outputs[name].append(value)
     outputs['gt'].append(batch['image_joints'])
     outputs['visible'].append(batch['image_visible'])
+    outputs['input_scale'].append(
+        1.0 / np.sqrt(np.abs(np.linalg.det(batch['crop_to_image'][:, :2, :2]))))
   if not outputs:
     raise ValueError('the evaluation split is empty')
   return {k: np.concatenate(v) for k, v in outputs.items()}

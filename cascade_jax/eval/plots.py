@@ -88,3 +88,42 @@ def plot_per_joint_curves(thresholds, curve, joint_set: joint_sets_lib.JointSet,
   columns = tables.group_curves(curve, joint_set, counts)
   return plot_pck_curves(thresholds, columns, path,
                          title=title or f'PCK ({joint_set.name})')
+
+
+def plot_error_histograms(errors: dict[str, np.ndarray],
+                          path: str | os.PathLike, limit: float,
+                          title: str = 'x error') -> pathlib.Path:
+  """Writes a PNG of error histograms over [-limit, limit] (paper Fig. 11).
+
+  Args:
+    errors: {legend label: [N] errors in pixels}; values beyond the limit
+      are left out of the plot (the caption's outliers).
+    path: PNG file to write; missing parent folders are created.
+    limit: half-width of the x range in pixels.
+    title: figure title.
+
+  Returns:
+    ``path`` as a pathlib.Path.
+  """
+  if not errors:
+    raise ValueError('errors is empty: nothing to plot')
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fig = figure_lib.Figure(figsize=(6.4, 4.8), dpi=100)
+  backend_agg.FigureCanvasAgg(fig)
+  ax = fig.add_subplot(1, 1, 1)
+  bins = np.linspace(-limit, limit, 2 * int(np.ceil(limit)) + 1)
+  for label, values in errors.items():
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.abs(values) <= limit]
+    if values.size:  # a density of nothing is undefined
+      ax.hist(values, bins=bins, histtype='step', density=True, linewidth=1.5,
+              label=label)
+  ax.set_xlabel('x error (model-input pixels)')
+  ax.set_ylabel('density')
+  ax.set_title(title)
+  ax.grid(True, alpha=0.4)
+  ax.legend(loc='upper right')
+  fig.tight_layout()
+  fig.savefig(path, format='png')
+  return path

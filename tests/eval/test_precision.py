@@ -1,0 +1,63 @@
+"""Precision study: variants, error statistics, and a tiny end-to-end report."""
+
+import os
+import re
+
+import ml_collections
+import numpy as np
+import pytest
+
+from cascade_jax.eval import precision
+from configs import synthetic
+
+
+def test_variant_config_applies_overrides_to_a_copy():
+  base = synthetic.get_config()
+  config = precision.variant_config(base, 'standard_cascade_8x')
+  assert config.model.name == 'standard_cascade'
+  assert config.train.stage_steps.joint == 0
+  assert precision.variant_config(base, 'cascade_16x').model.pooling == 16
+  assert base.model.name == 'coarse' and base.model.pooling == 8
+  with pytest.raises(ValueError, match='known'):
+    precision.variant_config(base, 'cascade_2x')
+
+
+def test_sigma_drops_outliers_and_limit_scales_with_the_input():
+  errors = np.array([-2.0, 2.0, -2.0, 2.0, 30.0])
+  assert precision.sigma_without_outliers(errors, 20.0) == pytest.approx(2.0)
+  assert precision.outlier_limit(240) == pytest.approx(20.0)
+  assert precision.outlier_limit(96) == pytest.approx(8.0)
+
+
+def test_x_errors_are_in_input_pixels_and_skip_unlabelled_joints():
+  result = precision.VariantResult(
+      name='x', coarse=np.array([[[12.0, 0.0], [5.0, 0.0]]]),
+      cascade=np.zeros((1, 2, 2)), gt=np.array([[[10.0, 3.0], [0.0, 0.0]]]),
+      visible=np.array([[True, False]]), input_scale=np.array([0.5]),
+      parameters=0, fine_parameters=0)
+  errors = precision.x_errors(result.coarse, result)
+  np.testing.assert_allclose(errors[0], [1.0])
+  assert errors[1].size == 0
+
+
+@pytest.mark.slow
+def test_tiny_study_writes_a_report_whose_images_exist(tmp_path):
+  config = synthetic.get_config()
+  config.data.data_dir = str(tmp_path / 'tfds')
+  config.data.image_size = (64, 64)
+  config.data.input_size = (64, 64)
+  config.data.num_train, config.data.num_test = 8, 4
+  config.data.worker_count = 0
+  config.model.bank_widths, config.model.head_widths = (4, 4, 4, 8), (8, 8)
+  config.model.fine_bank_widths, config.model.fine_hidden_width = (4, 4), 8
+  config.train.stage_steps = ml_collections.ConfigDict(
+      {'coarse': 1, 'fine': 1, 'joint': 1})
+  config.train.batch_size = 2
+  report = precision.run_study(config, str(tmp_path / 'study'),
+                               ('cascade_8x', 'standard_cascade_8x'))
+  text = open(report).read()
+  assert 'cascade_8x coarse' in text and 'standard_cascade_8x cascade' in text
+  images = re.findall(r'!\[[^\]]*\]\(([^)]+)\)', text)
+  assert images
+  for image in images:
+    assert os.path.getsize(tmp_path / 'study' / image) > 0
