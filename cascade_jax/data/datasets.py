@@ -43,18 +43,26 @@ def load_split(config: ml_collections.ConfigDict, split: str):
     from cascade_jax.data.flic import flic  # pylint: disable=g-import-not-at-top
     builder = flic.build(_manual_dir(config), config.data_dir,
                          config.builder_config)
-    return builder.as_data_source(split), joint_sets.FLIC
+    return _jpeg_bytes(builder, split), joint_sets.FLIC
   if config.name == 'mpii':
     from cascade_jax.data.mpii import mpii  # pylint: disable=g-import-not-at-top
     builder = mpii.build(_manual_dir(config), config.data_dir)
-    return _person_scale(builder.as_data_source(split), config), joint_sets.MPII
+    return _person_scale(_jpeg_bytes(builder, split), config), joint_sets.MPII
   if config.name == 'lsp':
     from cascade_jax.data.lsp import lsp  # pylint: disable=g-import-not-at-top
     builder = lsp.build(_manual_dir(config), config.data_dir,
                         config.builder_config)
-    return _person_scale(builder.as_data_source(split), config), joint_sets.LSP
+    return _person_scale(_jpeg_bytes(builder, split), config), joint_sets.LSP
   raise ValueError(f'data.name={config.name!r} is not a known dataset; '
                    f'known: {KNOWN_DATASETS}')
+
+
+def _jpeg_bytes(builder, split: str):
+  """The split with images left as JPEG bytes: the pipeline decodes them at
+  the reduced DCT scale its crop allows (pipeline.py), ~25% faster."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  return builder.as_data_source(
+      split, decoders={'image': tfds.decode.SkipDecoding()})
 
 
 def _manual_dir(config: ml_collections.ConfigDict) -> str:

@@ -6,6 +6,7 @@ import pytest
 
 from cascade_jax.data import datasets
 from cascade_jax.data import manual_files
+from cascade_jax.data import pipeline
 from cascade_jax.data.lsp import lsp
 from tests.data import fixtures
 
@@ -77,7 +78,9 @@ def test_load_split_selects_normalised_or_original_scale(manual_dir, tmp_path):
   record = source[3]
   assert record['person_scale'] == pytest.approx(256 / 1.25)
   assert record['person_scale'] != normalised
-  assert record['image'].shape == (16, 12, 3)
+  # Images stay JPEG bytes for the pipeline's reduced-scale decode.
+  assert isinstance(record['image'], bytes)
+  assert pipeline.decode_image(record['image'], 1).shape == (16, 12, 3)
 
 
 def test_wrong_layout_and_missing_image_name_the_file(manual_dir, tmp_path):
