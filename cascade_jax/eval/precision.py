@@ -27,7 +27,6 @@ from cascade_jax.data import pipeline
 from cascade_jax.eval import evaluate
 from cascade_jax.eval import plots
 from cascade_jax.eval import tables
-from cascade_jax.model import build
 from cascade_jax.train import loop
 from cascade_jax.train import state as state_lib
 

@@ -228,7 +228,6 @@ def arrange_predictions(array, num_examples: int, num_joints: int,
   array = np.asarray(array, dtype=np.float64)
   if layout is not None and layout not in LAYOUTS:
     raise ValueError(f'unknown layout {layout!r}; known: {sorted(LAYOUTS)}')
-  sizes = {'N': num_examples, 'J': num_joints}
   candidates = []
   for key, axes in LAYOUTS.items():
     if layout is not None and key != layout:
