@@ -7,7 +7,6 @@ the batches the uninterrupted run would have seen.
 
 from __future__ import annotations
 
-import functools
 import time
 
 from absl import logging
@@ -111,9 +110,7 @@ def evaluate_loss(replicated, source, spec, config, is_cascade,
   which would not split over the devices evenly, is left out."""
   loader = pipeline.make_loader(source, spec, config.eval.batch_size,
                                 train=False, seed=config.seed)
-  p_eval_step = jax.pmap(functools.partial(steps.eval_step,
-                                           is_cascade=is_cascade),
-                         axis_name=steps.AXIS)
+  p_eval_step = steps.make_eval_step(is_cascade)
   totals, count = {}, 0
   for batch in loader:
     size = len(batch['image'])

@@ -96,6 +96,14 @@ def eval_step(state: TrainState, batch, *, is_cascade: bool) -> dict:
   return jax.lax.pmean(parts, AXIS)
 
 
+@functools.lru_cache(maxsize=None)
+def make_eval_step(is_cascade: bool):
+  """``eval_step`` pmapped over 'batch'; cached, so periodic evaluations
+  reuse one compiled function."""
+  return jax.pmap(functools.partial(eval_step, is_cascade=is_cascade),
+                  axis_name=AXIS)
+
+
 def predict_step(state: TrainState, batch, *, is_cascade: bool,
                  stride: int, subpixel: bool) -> dict:
   """Joint predictions in input pixels for the host-side evaluation.
