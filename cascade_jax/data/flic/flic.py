@@ -31,6 +31,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from cascade_jax import joint_sets
+from cascade_jax.data import features
 from cascade_jax.data import manual_files
 
 # 0-based columns of examples.mat coords [2, 29] holding the 11 FLIC joints.
@@ -174,20 +175,15 @@ class FlicPose(tfds.core.GeneratorBasedBuilder):
     return self.dataset_info_from_configs(
         description=__doc__.splitlines()[0],
         disable_shuffling=True,
-        features=tfds.features.FeaturesDict({
-            'image': tfds.features.Image(shape=(None, None, 3),
-                                         encoding_format='jpeg'),
-            'joints': tfds.features.Tensor(shape=(num_joints, 2),
-                                           dtype=np.float32),
-            'visible': tfds.features.Tensor(shape=(num_joints,),
-                                            dtype=np.bool_),
-            'torso_box': tfds.features.Tensor(shape=(4,), dtype=np.float32),
-            'torso_center': tfds.features.Tensor(shape=(2,), dtype=np.float32),
-            'person_scale': tfds.features.Tensor(shape=(), dtype=np.float32),
-            'backward_facing': tfds.features.Tensor(shape=(), dtype=np.bool_),
-            'image_name': tfds.features.Text(),
-            'example_index': tfds.features.Tensor(shape=(), dtype=np.int32),
-        }),
+        features=features.pose_features(
+            num_joints,
+            torso_box=tfds.features.Tensor(shape=(4,), dtype=np.float32),
+            torso_center=tfds.features.Tensor(shape=(2,), dtype=np.float32),
+            person_scale=tfds.features.Tensor(shape=(), dtype=np.float32),
+            backward_facing=tfds.features.Tensor(shape=(), dtype=np.bool_),
+            image_name=tfds.features.Text(),
+            example_index=tfds.features.Tensor(shape=(), dtype=np.int32),
+        ),
     )
 
   def _split_generators(self, dl_manager):

@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from cascade_jax import joint_sets
+from cascade_jax.data import features
 from cascade_jax.data import manual_files
 
 NUM_JOINTS = joint_sets.LSP.num_joints
@@ -134,21 +135,16 @@ class LspPose(tfds.core.GeneratorBasedBuilder):
     return self.dataset_info_from_configs(
         description=__doc__.splitlines()[0],
         disable_shuffling=True,
-        features=tfds.features.FeaturesDict({
-            'image': tfds.features.Image(shape=(None, None, 3),
-                                         encoding_format='jpeg'),
-            'joints': tfds.features.Tensor(shape=(NUM_JOINTS, 2),
-                                           dtype=np.float32),
-            'visible': tfds.features.Tensor(shape=(NUM_JOINTS,),
-                                            dtype=np.bool_),
-            'occluded': tfds.features.Tensor(shape=(NUM_JOINTS,),
+        features=features.pose_features(
+            NUM_JOINTS,
+            occluded=tfds.features.Tensor(shape=(NUM_JOINTS,),
                                              dtype=np.bool_),
-            'person_center': tfds.features.Tensor(shape=(2,),
+            person_center=tfds.features.Tensor(shape=(2,),
                                                   dtype=np.float32),
-            'person_scale': tfds.features.Tensor(shape=(), dtype=np.float32),
-            'image_name': tfds.features.Text(),
-            'example_index': tfds.features.Tensor(shape=(), dtype=np.int32),
-        }),
+            person_scale=tfds.features.Tensor(shape=(), dtype=np.float32),
+            image_name=tfds.features.Text(),
+            example_index=tfds.features.Tensor(shape=(), dtype=np.int32),
+        ),
     )
 
   def _split_generators(self, dl_manager):

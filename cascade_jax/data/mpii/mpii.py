@@ -34,6 +34,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from cascade_jax import joint_sets
+from cascade_jax.data import features
 from cascade_jax.data import manual_files
 from cascade_jax.data.mpii import valid_split
 
@@ -221,28 +222,23 @@ class MpiiPose(tfds.core.GeneratorBasedBuilder):
     return self.dataset_info_from_configs(
         description=__doc__.splitlines()[0],
         disable_shuffling=True,
-        features=tfds.features.FeaturesDict({
-            'image': tfds.features.Image(shape=(None, None, 3),
-                                         encoding_format='jpeg'),
-            'joints': tfds.features.Tensor(shape=(NUM_JOINTS, 2),
-                                           dtype=np.float32),
-            'visible': tfds.features.Tensor(shape=(NUM_JOINTS,),
-                                            dtype=np.bool_),
-            'occluded': tfds.features.Tensor(shape=(NUM_JOINTS,),
+        features=features.pose_features(
+            NUM_JOINTS,
+            occluded=tfds.features.Tensor(shape=(NUM_JOINTS,),
                                              dtype=np.bool_),
-            'head_box': tfds.features.Tensor(shape=(4,), dtype=np.float32),
-            'person_center': tfds.features.Tensor(shape=(2,),
+            head_box=tfds.features.Tensor(shape=(4,), dtype=np.float32),
+            person_center=tfds.features.Tensor(shape=(2,),
                                                   dtype=np.float32),
-            'person_scale': tfds.features.Tensor(shape=(), dtype=np.float32),
-            'distractor_joints': tfds.features.Tensor(
+            person_scale=tfds.features.Tensor(shape=(), dtype=np.float32),
+            distractor_joints=tfds.features.Tensor(
                 shape=(MAX_DISTRACTORS, NUM_JOINTS, 2), dtype=np.float32),
-            'distractor_visible': tfds.features.Tensor(
+            distractor_visible=tfds.features.Tensor(
                 shape=(MAX_DISTRACTORS, NUM_JOINTS), dtype=np.bool_),
-            'num_distractors': tfds.features.Tensor(shape=(), dtype=np.int32),
-            'image_name': tfds.features.Text(),
-            'annolist_index': tfds.features.Tensor(shape=(), dtype=np.int32),
-            'annorect_index': tfds.features.Tensor(shape=(), dtype=np.int32),
-        }),
+            num_distractors=tfds.features.Tensor(shape=(), dtype=np.int32),
+            image_name=tfds.features.Text(),
+            annolist_index=tfds.features.Tensor(shape=(), dtype=np.int32),
+            annorect_index=tfds.features.Tensor(shape=(), dtype=np.int32),
+        ),
     )
 
   def _split_generators(self, dl_manager):

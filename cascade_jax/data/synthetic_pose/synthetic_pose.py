@@ -33,6 +33,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from cascade_jax import joint_sets
+from cascade_jax.data import features
 from cascade_jax.data import synthetic_figures
 
 _SPLIT_IDS = {'train': 0, 'test': 1}
@@ -127,22 +128,17 @@ class SyntheticPose(tfds.core.GeneratorBasedBuilder):
         description=__doc__.splitlines()[0],
         # Records stay in index order: source[i] is example i.
         disable_shuffling=True,
-        features=tfds.features.FeaturesDict({
-            'image': tfds.features.Image(shape=(h, w, 3),
-                                         encoding_format='png'),
-            'joints': tfds.features.Tensor(shape=(num_joints, 2),
-                                           dtype=np.float32),
-            'visible': tfds.features.Tensor(shape=(num_joints,),
-                                            dtype=np.bool_),
-            'torso_box': tfds.features.Tensor(shape=(4,), dtype=np.float32),
-            'torso_center': tfds.features.Tensor(shape=(2,), dtype=np.float32),
-            'person_center': tfds.features.Tensor(shape=(2,),
+        features=features.pose_features(
+            num_joints, image_shape=(h, w, 3), image_format='png',
+            torso_box=tfds.features.Tensor(shape=(4,), dtype=np.float32),
+            torso_center=tfds.features.Tensor(shape=(2,), dtype=np.float32),
+            person_center=tfds.features.Tensor(shape=(2,),
                                                   dtype=np.float32),
-            'person_scale': tfds.features.Tensor(shape=(), dtype=np.float32),
-            'distractor_joints': tfds.features.Tensor(
+            person_scale=tfds.features.Tensor(shape=(), dtype=np.float32),
+            distractor_joints=tfds.features.Tensor(
                 shape=(MAX_DISTRACTORS, num_joints, 2), dtype=np.float32),
-            'num_distractors': tfds.features.Tensor(shape=(), dtype=np.int32),
-        }),
+            num_distractors=tfds.features.Tensor(shape=(), dtype=np.int32),
+        ),
     )
 
   def _split_generators(self, dl_manager):
