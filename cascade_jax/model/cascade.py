@@ -81,12 +81,8 @@ class CascadeModel(nn.Module):
     Returns:
       ``CascadeOutputs``.
     """
-    coarse_heatmaps, features = coarse.CoarseHeatmapModel(
-        num_joints=self.num_joints, pooling=self.pooling,
-        bank_widths=self.bank_widths, head_widths=self.head_widths,
-        dropout_rate=self.dropout_rate, num_levels=self.num_levels,
-        lcn_kernel_size=self.lcn_kernel_size, name='coarse')(
-            images, train, return_features=True)
+    coarse_heatmaps, features = coarse.coarse_part(self)(
+        images, train, return_features=True)
     if crop_centres is None:
       crop_centres, _ = heatmap_codec.decode(coarse_heatmaps, self.pooling)
     crop_centres = jax.lax.stop_gradient(crop_centres)

@@ -145,3 +145,14 @@ class CoarseHeatmapModel(nn.Module):
           f'2**(num_levels - 1) with num_levels={self.num_levels} (the '
           f'pyramid). Crop or resize the input, e.g. to '
           f'{height // divisor * divisor} x {width // divisor * divisor}.')
+
+
+def coarse_part(model: nn.Module) -> CoarseHeatmapModel:
+  """The coarse model of a cascade ``model`` that carries the coarse fields
+  (num_joints, pooling, widths, dropout, levels, LCN); named 'coarse' so its
+  parameters are a drop-in coarse checkpoint."""
+  return CoarseHeatmapModel(
+      num_joints=model.num_joints, pooling=model.pooling,
+      bank_widths=model.bank_widths, head_widths=model.head_widths,
+      dropout_rate=model.dropout_rate, num_levels=model.num_levels,
+      lcn_kernel_size=model.lcn_kernel_size, name='coarse')

@@ -109,11 +109,7 @@ class StandardCascadeModel(nn.Module):
   @nn.compact
   def __call__(self, images: jax.Array, train: bool,
                crop_centres: jax.Array | None = None) -> cascade.CascadeOutputs:
-    coarse_heatmaps = coarse.CoarseHeatmapModel(
-        num_joints=self.num_joints, pooling=self.pooling,
-        bank_widths=self.bank_widths, head_widths=self.head_widths,
-        dropout_rate=self.dropout_rate, num_levels=self.num_levels,
-        lcn_kernel_size=self.lcn_kernel_size, name='coarse')(images, train)
+    coarse_heatmaps = coarse.coarse_part(self)(images, train)
     if crop_centres is None:
       crop_centres, _ = heatmap_codec.decode(coarse_heatmaps, self.pooling)
     crop_centres = jax.lax.stop_gradient(crop_centres)
