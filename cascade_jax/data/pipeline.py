@@ -25,6 +25,7 @@ import numpy as np
 
 from cascade_jax import geometry
 from cascade_jax import heatmaps
+from cascade_jax.model import spatial
 
 # Keys a batch carries to the host-side evaluation but never to the device.
 HOST_KEYS = ('image_joints', 'image_visible', 'crop_to_image')
@@ -44,6 +45,8 @@ class CropSpec:
     rotation_deg: augmentation rotation range, uniform in [-r, r].
     scale_range: augmentation scale range (person size multiplier).
     flip_probability: probability of a horizontal flip.
+    torso_key: record field with the torso position (x, y) that the spatial
+      model takes as an extra joint; None when no model needs it.
   """
   input_size: tuple[int, int]
   stride: int
@@ -54,6 +57,7 @@ class CropSpec:
   rotation_deg: float = 20.0
   scale_range: tuple[float, float] = (0.5, 1.5)
   flip_probability: float = 0.5
+  torso_key: str | None = None
 
   @property
   def heatmap_size(self) -> tuple[int, int]:
@@ -68,6 +72,8 @@ def prepare_example(record, spec: CropSpec, rng: np.random.Generator | None):
   'target_weights' [J], 'joints' [J, 2] in input pixels, 'visible' [J], and the
   host-only keys for evaluation: 'image_joints' and 'image_visible' (the
   original labels) and 'crop_to_image' [3, 3] (input pixels -> image pixels).
+  With ``spec.torso_key``, also 'torso' [2]: the record's torso position in
+  input pixels, warped (and mirrored) with the joints.
   """
   joints = np.asarray(record['joints'], np.float64)
   visible = np.asarray(record['visible'], bool)
@@ -81,24 +87,20 @@ def prepare_example(record, spec: CropSpec, rng: np.random.Generator | None):
     rotation = rng.uniform(-spec.rotation_deg, spec.rotation_deg)
     scale = rng.uniform(*spec.scale_range)
     flip = bool(rng.random() < spec.flip_probability)
-  side = spec.box_scale * float(record['person_scale']) / scale
-  width, height = spec.input_size
-  box = (side, side * height / width)
-  matrix = geometry.crop_matrix(record[spec.center_key], box, spec.input_size,
-                                rotation, flip)
+  matrix = crop_matrix(record, spec, rotation, scale, flip)
   if is_encoded(record['image']):
     image = _decode_and_warp(record['image'], matrix, spec.input_size)
   else:
     image = geometry.warp_image(np.asarray(record['image']), matrix,
                                 spec.input_size)
   crop_joints = geometry.transform_points(matrix, joints)
-  crop_visible = visible & _inside(crop_joints, spec.input_size)
+  crop_visible = visible & inside(crop_joints, spec.input_size)
   if flip:
     crop_joints, crop_visible = geometry.flip_joints(
         crop_joints, crop_visible, np.asarray(spec.flip_permutation))
   targets, weights = heatmaps.encode(crop_joints, crop_visible,
                                      spec.heatmap_size, spec.stride, spec.sigma)
-  return {
+  example = {
       'image': image,
       'targets': targets,
       'target_weights': weights,
@@ -108,6 +110,23 @@ def prepare_example(record, spec: CropSpec, rng: np.random.Generator | None):
       'image_visible': visible,
       'crop_to_image': geometry.invert(matrix),
   }
+  if spec.torso_key is not None:
+    # One point: the mirror is in the matrix, there is no label to swap.
+    example['torso'] = geometry.transform_points(
+        matrix, record[spec.torso_key]).astype(np.float32)
+  return example
+
+
+def crop_matrix(record, spec: CropSpec, rotation: float, scale: float,
+                flip: bool) -> np.ndarray:
+  """[3, 3] image -> input pixels: the person-centred box of ``record``
+  (``spec.box_scale`` * person_scale / ``scale`` wide) rotated by
+  ``rotation`` degrees and optionally mirrored."""
+  side = spec.box_scale * float(record['person_scale']) / scale
+  width, height = spec.input_size
+  box = (side, side * height / width)
+  return geometry.crop_matrix(record[spec.center_key], box, spec.input_size,
+                              rotation, flip)
 
 
 def is_encoded(image) -> bool:
@@ -157,7 +176,8 @@ def _decode_and_warp(data, matrix, size):
   return np.ascontiguousarray(image[..., ::-1])  # BGR -> RGB on the crop.
 
 
-def _inside(points, size):
+def inside(points, size):
+  """[N] bool: points [N, 2] within an image of ``size`` = (W, H)."""
   width, height = size
   return ((points[:, 0] >= -0.5) & (points[:, 0] <= width - 0.5)
           & (points[:, 1] >= -0.5) & (points[:, 1] <= height - 0.5))
@@ -230,4 +250,6 @@ def crop_spec(config, joint_set) -> CropSpec:
       flip_permutation=tuple(int(i) for i in joint_set.flip_permutation),
       rotation_deg=data.rotation_deg,
       scale_range=tuple(data.scale_range),
-      flip_probability=data.flip_probability)
+      flip_probability=data.flip_probability,
+      torso_key=(config.model.spatial.torso_key
+                 if spatial.is_enabled(config.model) else None))

@@ -89,6 +89,27 @@ def test_flip_relabels_left_and_right():
                              63 - plain['joints'][nose][0], atol=1e-4)
 
 
+@pytest.mark.parametrize('seed', range(4))
+def test_torso_moves_and_mirrors_with_the_joints(seed):
+  """The torso is warped with the matrix that warps the joints: after a
+  flip it is mirrored like them (one point, so nothing is relabelled)."""
+  record = dict(_record(seed), torso_center=np.array([40.0, 55.0], np.float32),
+                person_center=np.array([47.5, 47.5], np.float32))
+  spec = _spec(center_key='person_center', torso_key='torso_center')
+  example = pipeline.prepare_example(record, spec, np.random.default_rng(seed))
+  to_input = np.linalg.inv(example['crop_to_image'])
+  np.testing.assert_allclose(
+      example['torso'], geometry.transform_points(to_input, [40.0, 55.0]),
+      atol=1e-4)
+  plain = pipeline.prepare_example(record, _spec(
+      center_key='person_center', torso_key='torso_center', rotation_deg=0.0,
+      scale_range=(1.0, 1.0), flip_probability=1.0), np.random.default_rng(0))
+  np.testing.assert_allclose(plain['torso'], [63 - (40 - 47.5) * 64 / 60 - 31.5,
+                                              (55 - 47.5) * 64 / 60 + 31.5],
+                             atol=1e-4)
+  assert 'torso' not in pipeline.prepare_example(record, _spec(), rng=None)
+
+
 def test_joints_leaving_the_crop_become_invisible():
   record = _record(1)
   record['joints'][2] = [500.0, 10.0]

@@ -1,0 +1,243 @@
+"""Tests for cascade_jax.model.spatial and .spatial_kernels."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.signal
+
+from cascade_jax import heatmaps
+from cascade_jax import joint_sets
+from cascade_jax.model import spatial
+from cascade_jax.model import spatial_kernels
+
+STRIDE = 8
+
+
+def _edges(joint_set):
+  return tuple(tuple(int(i) for i in e) for e in joint_set.edge_indices)
+
+
+def _model(joint_set, heatmap_size, kernel_file=''):
+  return spatial.SpatialModel(
+      num_joints=joint_set.num_joints, edges=_edges(joint_set), stride=STRIDE,
+      kernel_size=spatial.kernel_shape(heatmap_size), kernel_file=kernel_file)
+
+
+@pytest.mark.parametrize('map_hw, kernel_hw', [
+    ((6, 7), (3, 5)), ((12, 12), (23, 23)), ((5, 9), (1, 13)),
+])
+def test_fft_convolution_equals_direct_convolution(map_hw, kernel_hw):
+  rng = np.random.default_rng(0)
+  maps = rng.normal(size=(2, *map_hw, 3)).astype(np.float32)
+  kernels = rng.uniform(size=(*kernel_hw, 3)).astype(np.float32)
+  direct = np.stack([np.stack([
+      scipy.signal.convolve2d(maps[b, ..., p], kernels[..., p], mode='same')
+      for p in range(3)], -1) for b in range(2)])
+  by_fft = jax.jit(spatial.fft_convolve)(jnp.asarray(maps),
+                                         jnp.asarray(kernels))
+  chex.assert_trees_all_close(by_fft, direct, atol=1e-5)
+
+
+def test_fft_convolution_rejects_even_kernels():
+  with pytest.raises(ValueError, match='odd'):
+    spatial.fft_convolve(jnp.zeros((1, 4, 4, 1)), jnp.zeros((4, 3, 1)))
+
+
+def test_pairs_are_self_skeleton_neighbours_and_torso():
+  graph = spatial.pairs(joint_sets.FLIC.num_joints, _edges(joint_sets.FLIC))
+  elbow = joint_sets.FLIC.index('l_elbow')
+  sources = graph[graph[:, 0] == elbow, 1].tolist()
+  assert sources == sorted([elbow, joint_sets.FLIC.index('l_shoulder'),
+                            joint_sets.FLIC.index('l_wrist'), 11])
+  # Every joint: itself, 2 per edge end in all, and the torso.
+  assert len(graph) == 11 + 2 * len(joint_sets.FLIC.edges) + 11
+
+
+@pytest.mark.parametrize('joint_set, heatmap_size', [
+    (joint_sets.FLIC, (30, 40)),   # FLIC 240 x 320 at 8x
+    (joint_sets.MPII, (32, 32)),   # MPII 256 x 256 at 8x
+    (joint_sets.FLIC, (12, 12)),   # synthetic 'flic', 96 x 96 at 8x
+    (joint_sets.MPII, (12, 12)),   # synthetic 'mpii'
+])
+def test_shapes(joint_set, heatmap_size):
+  model = _model(joint_set, heatmap_size)
+  heatmap_in = jnp.zeros((2, *heatmap_size, joint_set.num_joints))
+  torso = jnp.full((2, 2), 40.0)
+  variables = jax.jit(model.init)(jax.random.key(0), heatmap_in, torso)
+  num_pairs = 2 * joint_set.num_joints + 2 * len(joint_set.edges)
+  kh, kw = 2 * heatmap_size[0] - 1, 2 * heatmap_size[1] - 1
+  chex.assert_shape(variables['params']['kernels'], (num_pairs, kh, kw))
+  chex.assert_shape(variables['params']['biases'], (num_pairs,))
+  out = jax.jit(model.apply)(variables, heatmap_in, torso)
+  chex.assert_shape(out, (2, *heatmap_size, joint_set.num_joints))
+  chex.assert_tree_all_finite(out)
+
+
+def test_torso_heatmap_peaks_at_the_torso_cell():
+  torso = jnp.array([[8 * 5 + 3.5, 8 * 2 + 3.5], [0.0, 0.0]])
+  maps = spatial.torso_heatmap(torso, (6, 7), 8, 1.0)
+  chex.assert_shape(maps, (2, 6, 7))
+  assert float(maps[0, 2, 5]) == pytest.approx(1.0)
+  assert np.unravel_index(int(jnp.argmax(maps[0])), (6, 7)) == (2, 5)
+
+
+def test_offset_histograms_count_labelled_pairs():
+  graph = np.array([[0, 0], [0, 1], [1, 2]])  # joint 2 is the torso
+  joints = np.array([[[8.0, 0.0], [0.0, 0.0]],
+                     [[16.0, 8.0], [0.0, 0.0]],
+                     [[0.0, 0.0], [0.0, 0.0]]])
+  visible = np.array([[True, True], [True, True], [False, True]])
+  torso = np.array([[0.0, 16.0], [0.0, 16.0], [0.0, 16.0]])
+  kernels = spatial_kernels.offset_histograms(
+      joints, visible, torso, graph, (5, 5), stride=8, smoothing=0.0)
+  expected = np.zeros((3, 5, 5))
+  expected[0, 2, 2] = 1.0                       # a joint sits on itself
+  expected[1, 2, 3] = expected[1, 3, 4] = 0.5   # offsets (1, 0) and (2, 1)
+  expected[2, 0, 2] = 1.0                       # joint 1 two cells above torso
+  np.testing.assert_allclose(kernels, expected)
+
+
+def test_offset_histograms_need_every_pair_labelled_once():
+  with pytest.raises(ValueError, match='never labelled together'):
+    spatial_kernels.offset_histograms(
+        np.zeros((1, 2, 2)), np.array([[True, False]]), np.zeros((1, 2)),
+        np.array([[0, 1]]), (3, 3), 8, 0.0)
+
+
+# Two identical people: a template upper body (FLIC joints) in whole heat-map
+# cells; the second person stands 7 cells to the left of the first.
+_TEMPLATE = np.array([
+    [11.0, 6.0], [13.0, 9.0], [12.0, 12.0],   # l_shoulder, l_elbow, l_wrist
+    [7.0, 6.0], [5.0, 9.0], [6.0, 12.0],      # r_shoulder, r_elbow, r_wrist
+    [10.0, 12.0], [8.0, 12.0],                # l_hip, r_hip
+    [10.0, 3.0], [8.0, 3.0], [9.0, 4.0],      # l_eye, r_eye, nose
+])
+_RIGHT = _TEMPLATE + np.array([9.0, 1.0])
+_LEFT = _RIGHT - np.array([7.0, 0.0])
+_MAP_HW = (16, 24)
+
+
+def _torso(joints):
+  """Torso centre in cells: the mean of shoulders and hips."""
+  return joints[..., [0, 3, 6, 7], :].mean(-2)
+
+
+@pytest.fixture(scope='module')
+def kernel_file(tmp_path_factory):
+  """Kernels from the histograms of 500 jittered template poses."""
+  rng = np.random.default_rng(0)
+  poses = _TEMPLATE + rng.normal(0.0, 0.7, (500, *_TEMPLATE.shape))
+  graph = spatial.pairs(11, _edges(joint_sets.FLIC))
+  kernels = spatial_kernels.offset_histograms(
+      heatmaps.heatmap_to_input(poses, STRIDE), np.ones((500, 11), bool),
+      heatmaps.heatmap_to_input(_torso(poses), STRIDE), graph,
+      spatial.kernel_shape(_MAP_HW), STRIDE, smoothing=1.0)
+  path = str(tmp_path_factory.mktemp('spatial') / 'kernels.npz')
+  spatial_kernels.save(path, kernels, graph, STRIDE, 500)
+  return path
+
+
+def _two_people_heatmaps(annotated, other):
+  """[1, H, W, 11]: a Gaussian bump (sigma 1.5 cells) at each joint of both."""
+  maps = [heatmaps.encode(heatmaps.heatmap_to_input(person, STRIDE),
+                          np.ones(11), _MAP_HW, STRIDE, 1.5)[0]
+          for person in (annotated, other)]
+  return np.maximum(*maps)[None]
+
+
+@pytest.mark.parametrize('annotated_on_the_left', [False, True])
+def test_torso_picks_the_annotated_one_of_two_identical_people(
+    kernel_file, annotated_on_the_left):
+  annotated, other = ((_LEFT, _RIGHT) if annotated_on_the_left
+                      else (_RIGHT, _LEFT))
+  coarse = _two_people_heatmaps(annotated, other)
+  torso = heatmaps.heatmap_to_input(_torso(annotated), STRIDE)[None]
+  model = _model(joint_sets.FLIC, _MAP_HW, kernel_file)
+  variables = model.init(jax.random.key(0), coarse, torso)
+  log_marginals = model.apply(variables, coarse, torso)
+  found, _ = heatmaps.decode(np.asarray(log_marginals), STRIDE)
+  expected = heatmaps.heatmap_to_input(annotated, STRIDE)
+  np.testing.assert_array_equal(found[0], expected)
+  # The coarse heat-maps alone cannot tell the people apart: their argmax is
+  # the first maximum in row-major order, the left person for every joint.
+  plain, _ = heatmaps.decode(coarse, STRIDE)
+  np.testing.assert_array_equal(plain[0],
+                                heatmaps.heatmap_to_input(_LEFT, STRIDE))
+
+
+def test_kernels_start_from_the_file(kernel_file):
+  path = kernel_file
+  graph = spatial.pairs(11, _edges(joint_sets.FLIC))
+  histograms = spatial.load_kernels(path, graph, spatial.kernel_shape(_MAP_HW))
+  model = _model(joint_sets.FLIC, _MAP_HW, path)
+  params = model.init(jax.random.key(0), jnp.zeros((1, *_MAP_HW, 11)),
+                      jnp.zeros((1, 2)))['params']
+  chex.assert_trees_all_close(
+      jax.nn.softplus(params['kernels']),
+      np.maximum(histograms, spatial.KERNEL_FLOOR), rtol=1e-4)
+  chex.assert_trees_all_close(jax.nn.softplus(params['biases']),
+                              np.full(len(graph), 0.01), rtol=1e-5)
+
+
+def test_kernel_file_for_another_graph_or_size_is_rejected(kernel_file):
+  path = kernel_file
+  graph = spatial.pairs(11, _edges(joint_sets.FLIC))
+  with pytest.raises(ValueError, match='recompute them for this input size'):
+    spatial.load_kernels(path, graph, (5, 5))
+  with pytest.raises(ValueError, match='pairs'):
+    spatial.load_kernels(path, graph[:-1], spatial.kernel_shape(_MAP_HW))
+
+
+@pytest.mark.parametrize('name, coarse', [
+    ('random', np.random.default_rng(1).normal(size=(2, 16, 24, 11))),
+    ('all zero', np.zeros((2, 16, 24, 11))),
+    ('all negative', -np.ones((2, 16, 24, 11))),
+])
+def test_gradients_are_finite(kernel_file, name, coarse):
+  del name
+  coarse = jnp.asarray(coarse, jnp.float32)
+  model = _model(joint_sets.FLIC, _MAP_HW, kernel_file)
+  torso = jnp.array([[70.0, 60.0], [10.0, 120.0]])
+  variables = model.init(jax.random.key(0), coarse, torso)
+  targets, weights = heatmaps.encode(
+      heatmaps.heatmap_to_input(_TEMPLATE, STRIDE), np.ones(11), _MAP_HW,
+      STRIDE)
+  targets = jnp.stack([targets, targets])
+  weights = jnp.stack([weights, 0 * weights])
+
+  def loss(params, coarse_maps):
+    log_marginals = model.apply({'params': params}, coarse_maps, torso)
+    return spatial.spatial_loss(log_marginals, targets, weights)
+
+  value, grads = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))(
+      variables['params'], coarse)
+  chex.assert_tree_all_finite((value, grads))
+  assert float(jnp.abs(grads[0]['kernels']).max()) > 0
+
+
+def test_spatial_loss_is_the_cross_entropy_of_the_normalised_target():
+  rng = np.random.default_rng(2)
+  log_m = rng.normal(size=(2, 3, 4, 2)).astype(np.float32)
+  targets = rng.uniform(size=(2, 3, 4, 2)).astype(np.float32)
+  weights = np.array([[1.0, 0.0], [1.0, 1.0]], np.float32)
+  expected = 0.0
+  for b in range(2):
+    for j in range(2):
+      p = np.exp(log_m[b, ..., j]) / np.exp(log_m[b, ..., j]).sum()
+      q = targets[b, ..., j] / targets[b, ..., j].sum()
+      expected += weights[b, j] * -(q * np.log(p)).sum()
+  value = spatial.spatial_loss(log_m, targets, weights)
+  assert float(value) == pytest.approx(expected / 4, rel=1e-5)
+  # The marginals' scale does not matter.
+  shifted = spatial.spatial_loss(log_m + 5.0, targets, weights)
+  assert float(shifted) == pytest.approx(float(value), rel=1e-5)
+
+
+def test_wrong_heatmap_count_or_torso_shape_is_rejected():
+  model = _model(joint_sets.FLIC, (4, 4))
+  with pytest.raises(ValueError, match='expects 11 heat-maps'):
+    model.init(jax.random.key(0), jnp.zeros((1, 4, 4, 10)), jnp.zeros((1, 2)))
+  with pytest.raises(ValueError, match='torso must be'):
+    model.init(jax.random.key(0), jnp.zeros((1, 4, 4, 11)), jnp.zeros((2,)))
