@@ -2,8 +2,9 @@
 
 Windows keep a constant context of ``context`` input pixels at every
 resolution: a map at stride t gives a (context / t)^2 window. All windows of
-one joint cover the SAME block of input pixels, so that nearest upsampling
-by t maps every cropped cell onto exactly the input pixels it covers:
+one joint cover the SAME block of input pixels, so that upsampling by t (with
+half-pixel centres) maps every cropped cell back onto the input pixels it
+covers:
 
   * Grid g = the coarsest stride cropped (2**num_levels for the coarse
     features: conv2 of the last bank). ``context`` must be a multiple of g,

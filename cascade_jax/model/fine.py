@@ -27,9 +27,14 @@ FINE_SIGMA = 1.5
 class FineBranch(nn.Module):
   """The sub-network of one joint (paper Fig. 8).
 
-  Per input bank r: conv7x7(w) + ReLU for each w in bank_widths, nearest
+  Per input bank r: conv7x7(w) + ReLU for each w in bank_widths, bilinear
   upsampling by context / size_r to the canonical input-pixel resolution;
   banks summed; conv1x1(hidden_width) + ReLU. 'SAME' padding throughout.
+
+  Bilinear, not nearest (the paper does not say): nearest upsampling makes
+  the lower banks' contribution constant over k x k blocks, and where the
+  full-resolution bank adds little the argmax ties inside a block and takes
+  its top-left pixel, a -0.5 px bias in x and y (BUILD_NOTES, cascade).
 
   Attributes:
     bank_widths: widths of the convs applied to every bank, in order; the
@@ -58,7 +63,7 @@ class FineBranch(nn.Module):
       for i, width in enumerate(self.bank_widths):
         x = nn.relu(nn.Conv(width, (self.kernel_size, self.kernel_size),
                             padding='SAME', name=f'bank{bank}_conv{i}')(x))
-      x = layers.upsample_nearest(x, context // x.shape[1])
+      x = layers.upsample_linear(x, context // x.shape[1])
       merged = x if merged is None else merged + x
     return nn.relu(nn.Conv(self.hidden_width, (1, 1), name='hidden')(merged))
 

@@ -83,6 +83,17 @@ class FineHeatmapModelTest(chex.TestCase):
     chex.assert_trees_all_close(jax.jit(model.apply)({'params': params}, crops),
                                 expected, atol=1e-5)
 
+  def test_coarse_banks_leave_no_plateaus_in_the_heatmap(self):
+    # With only the stride-2 crops non-zero, nearest upsampling would make
+    # every 2 x 2 block of the heat-map equal, and the argmax would always
+    # take the block's top-left pixel: a -0.5 px bias (BUILD_NOTES, issue 3).
+    crops = [c if r == 1 else jnp.zeros_like(c)
+             for r, c in enumerate(_crops(4))]
+    maps = np.asarray(jax.jit(fine.FineHeatmapModel(num_joints=4, **NARROW)
+                              .apply)(_variables(), crops))
+    self.assertFalse(np.allclose(maps[:, 0::2], maps[:, 1::2]))
+    self.assertFalse(np.allclose(maps[:, :, 0::2], maps[:, :, 1::2]))
+
   def test_wrong_number_of_joints_raises(self):
     model = fine.FineHeatmapModel(num_joints=2, **NARROW)
     with pytest.raises(ValueError, match='num_joints = 2.*3 joints'):
