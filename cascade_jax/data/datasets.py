@@ -24,6 +24,16 @@ from cascade_jax import joint_sets
 KNOWN_DATASETS = ('synthetic_pose', 'flic', 'mpii', 'lsp')
 
 
+def joint_set(config: ml_collections.ConfigDict) -> joint_sets.JointSet:
+  """The joint set of the dataset of ``config.data``, without opening it."""
+  if config.name == 'synthetic_pose':
+    return joint_sets.get(config.builder_config)
+  if config.name in ('flic', 'mpii', 'lsp'):
+    return joint_sets.get(config.name)
+  raise ValueError(f'data.name={config.name!r} is not a known dataset; '
+                   f'known: {KNOWN_DATASETS}')
+
+
 def load_split(config: ml_collections.ConfigDict, split: str):
   """(data source, JointSet) for ``split`` of the dataset of ``config.data``."""
   if config.name == 'synthetic_pose':

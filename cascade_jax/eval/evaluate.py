@@ -27,8 +27,6 @@ from cascade_jax.eval import prediction_files
 from cascade_jax.eval import tables
 from cascade_jax.model import build
 from cascade_jax.train import checkpoint
-from cascade_jax.train import stages
-from cascade_jax.train import state as state_lib
 from cascade_jax.train import steps
 
 # Datasets whose predictions are also written in their official .mat layout.
@@ -116,15 +114,7 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict
   model = build.build_model(config.model, joint_set.num_joints)
   is_cascade = build.is_cascade(model)
   spec = pipeline.crop_spec(config, joint_set)
-  width, height = spec.input_size
-  target = state_lib.create_train_state(model, (1, height, width, 3),
-                                        jax.random.PRNGKey(0))
-  manager = checkpoint.make_manager(workdir)
-  step = manager.latest_step()
-  if step is not None:  # restore into the optimiser structure that was saved
-    target = stages.enter(target, config.train, stages.stage_of(
-        stages.plan(config.train, is_cascade), step))
-  state = checkpoint.restore(manager, target)
+  state = checkpoint.restore_latest_state(workdir, config, model)
   step = int(state.step)
   logging.info('evaluating step %d of %s on %d %s examples', step, workdir,
                len(source), config.data.eval_split)

@@ -10,10 +10,15 @@ import json
 import os
 
 from etils import epath
+import flax.linen as nn
 import grain.checkpoint as grain_checkpoint
+import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
+from cascade_jax.model import build
+from cascade_jax.train import stages
+from cascade_jax.train import state as state_lib
 from cascade_jax.train.state import TrainState
 
 
@@ -53,6 +58,26 @@ def restore(manager: ocp.CheckpointManager, target: TrainState,
     args['data'] = grain_checkpoint.CheckpointRestore(data_iterator)
   restored = manager.restore(step, args=ocp.args.Composite(**args))
   return restored['state']
+
+
+def restore_latest_state(workdir: str, config: ml_collections.ConfigDict,
+                         model: nn.Module) -> TrainState:
+  """The latest checkpoint of ``workdir`` for evaluation or prediction.
+
+  The saved optimiser state has the structure of the training stage that
+  wrote it (frozen parts carry none), so the restore target enters that
+  stage first. Raises FileNotFoundError naming the directory when there is
+  no checkpoint.
+  """
+  width, height = config.data.input_size
+  target = state_lib.create_train_state(model, (1, height, width, 3),
+                                        jax.random.PRNGKey(0))
+  manager = make_manager(workdir)
+  step = manager.latest_step()
+  if step is not None:
+    schedule = stages.plan(config.train, build.is_cascade(model))
+    target = stages.enter(target, config.train, stages.stage_of(schedule, step))
+  return restore(manager, target)
 
 
 def restore_config(workdir: str) -> ml_collections.ConfigDict:
