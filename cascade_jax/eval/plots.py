@@ -127,3 +127,40 @@ def plot_error_histograms(errors: dict[str, np.ndarray],
   fig.tight_layout()
   fig.savefig(path, format='png')
   return path
+
+
+def plot_training_curves(series: dict[str, tuple[np.ndarray, np.ndarray]],
+                         path: str | os.PathLike,
+                         stage_ends=()) -> pathlib.Path:
+  """Writes a PNG with one panel per scalar series against the step.
+
+  Args:
+    series: {tag: (steps [N], values [N])}, e.g. from `train.events`.
+    path: PNG file to write; missing parent folders are created.
+    stage_ends: steps where a training stage ends, drawn as dotted lines.
+
+  Returns:
+    ``path`` as a pathlib.Path.
+  """
+  if not series:
+    raise ValueError('series is empty: nothing to plot')
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  columns = min(3, len(series))
+  rows = -(-len(series) // columns)
+  fig = figure_lib.Figure(figsize=(4.2 * columns, 3.0 * rows), dpi=100)
+  backend_agg.FigureCanvasAgg(fig)
+  for i, (tag, (steps, values)) in enumerate(sorted(series.items())):
+    ax = fig.add_subplot(rows, columns, i + 1)
+    ax.plot(steps, values, marker='.' if len(steps) < 30 else None)
+    positive = np.all(np.asarray(values) > 0)
+    if positive and ('loss' in tag or tag.endswith(('/e1', '/e2'))):
+      ax.set_yscale('log')  # losses fall over decades
+    for end in stage_ends:
+      ax.axvline(end, color='grey', linestyle=':', linewidth=1)
+    ax.set_title(tag)
+    ax.set_xlabel('step')
+    ax.grid(True, alpha=0.4)
+  fig.tight_layout()
+  fig.savefig(path, format='png')
+  return path

@@ -47,3 +47,19 @@ def test_plot_rejects_mismatched_curve(tmp_path):
   with pytest.raises(ValueError, match='T = 21'):
     plots.plot_per_joint_curves(t, np.zeros((5, 11)), joint_sets.FLIC,
                                 tmp_path / 'y.png')
+
+
+def test_plot_training_curves_has_one_panel_per_series(tmp_path):
+  steps = np.arange(1, 11)
+  series = {f'train/{k}': (steps, 1.0 / steps) for k in
+            ('loss', 'e1', 'e2', 'grad_norm', 'images_per_second')}
+  out = plots.plot_training_curves(series, tmp_path / 'training.png',
+                                   stage_ends=[5])
+  _check_png(out)
+  # 3 panels per row at 420 x 300 px: 5 series take 2 rows.
+  assert matplotlib.image.imread(out).shape[:2] == (600, 1260)
+  two = plots.plot_training_curves(dict(list(series.items())[:2]),
+                                   tmp_path / 'two.png')
+  assert matplotlib.image.imread(two).shape[:2] == (300, 840)
+  with pytest.raises(ValueError, match='empty'):
+    plots.plot_training_curves({}, tmp_path / 'none.png')
