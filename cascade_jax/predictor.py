@@ -1,0 +1,381 @@
+"""Runs a trained checkpoint on images of any size: joints in image pixels.
+
+    predictor = Predictor.from_checkpoint('workdirs/demo')
+    joints, scores = predictor.predict(image)   # image: uint8 [H, W, 3] RGB
+
+The crop follows the training convention (`pipeline.prepare_example`): a box
+of width box_scale * person_scale (height in the model's input aspect),
+centred on the person, resized to the model input. At prediction time the
+person's scale and centre are unknown, so the default crop rule is: **the
+person fills the image**, i.e. person_scale = the image height and the
+centre = the image centre. A torso (x, y) moves the centre there; a bounding
+box (x1, y1, x2, y2) sets the centre to the box centre (unless a torso is
+given) and person_scale to the box height.
+
+Multi-scale search (paper Sec. 5: run the detector at several scales and
+aggregate the heat-map activations across them): ``scales`` multiply the
+assumed person_scale (0.5 = a person half the default size). The
+activations are aggregated by their maximum over scales, per joint: each
+joint is taken from the scale whose coarse heat-map peaks highest there, and
+a cascade's fine location is the one found at that scale.
+
+Scores are the coarse heat-map peaks: the targets peak at 1, so a score near
+1 is a confident detection and one near 0 a guess.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import glob
+import json
+import os
+
+import cv2
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from cascade_jax import drawing
+from cascade_jax import geometry
+from cascade_jax import heatmaps as heatmap_codec
+from cascade_jax import joint_sets
+from cascade_jax.data import datasets
+from cascade_jax.model import build
+from cascade_jax.model import cascade
+from cascade_jax.train import checkpoint
+
+
+@dataclasses.dataclass(frozen=True)
+class Prediction:
+  """Everything the model saw and said about one image.
+
+  Attributes:
+    joints: [J, 2] float (x, y) final predictions in original-image pixels
+      (fine locations for a cascade, coarse ones otherwise).
+    scores: [J] coarse heat-map peak of each joint at its chosen scale.
+    coarse_joints: [J, 2] the coarse argmax in original-image pixels.
+    scale_index: [J] int, which of ``scales`` each joint was taken from.
+    scales: [S] the person-scale multipliers that were searched.
+    crops: [S, H, W, 3] uint8 model inputs, one per scale.
+    heatmaps: [S, h, w, J] float32 coarse heat-maps, one per scale.
+    crop_to_image: [S, 3, 3] model-input pixels -> original-image pixels.
+  """
+  joints: np.ndarray
+  scores: np.ndarray
+  coarse_joints: np.ndarray
+  scale_index: np.ndarray
+  scales: tuple[float, ...]
+  crops: np.ndarray
+  heatmaps: np.ndarray
+  crop_to_image: np.ndarray
+
+
+def default_crop(image_shape, torso=None, bbox=None
+                 ) -> tuple[np.ndarray, float]:
+  """(centre (x, y), person_scale) of the crop rule in the module docstring.
+
+  Args:
+    image_shape: (H, W, ...) of the image.
+    torso: optional (x, y) in image pixels.
+    bbox: optional (x1, y1, x2, y2) in image pixels, x2 > x1 and y2 > y1.
+  """
+  height, width = image_shape[:2]
+  center = np.array([(width - 1) / 2, (height - 1) / 2])
+  person_scale = float(height)
+  if bbox is not None:
+    x1, y1, x2, y2 = (float(v) for v in bbox)
+    if x2 <= x1 or y2 <= y1:
+      raise ValueError(f'bbox must be (x1, y1, x2, y2) with x2 > x1 and '
+                       f'y2 > y1, got {tuple(bbox)}')
+    center = np.array([(x1 + x2) / 2, (y1 + y2) / 2])
+    person_scale = y2 - y1
+  if torso is not None:
+    center = np.asarray(torso, np.float64).reshape(2)
+  return center, person_scale
+
+
+def as_rgb(image: np.ndarray) -> np.ndarray:
+  """uint8 [H, W, 3] RGB from a grey [H, W] / [H, W, 1], RGB or RGBA array."""
+  image = np.asarray(image)
+  if image.dtype != np.uint8:
+    raise ValueError(f'image must be uint8 (0-255), got dtype {image.dtype}')
+  if image.ndim == 2:
+    image = image[..., None]
+  if image.ndim != 3 or image.shape[-1] not in (1, 3, 4):
+    raise ValueError('image must be [H, W], [H, W, 1], [H, W, 3] or '
+                     f'[H, W, 4], got shape {image.shape}')
+  if image.shape[-1] == 1:
+    return np.repeat(image, 3, axis=-1)
+  return image[..., :3]
+
+
+class Predictor:
+  """A trained model with its crop convention, ready to run on images.
+
+  Attributes:
+    config: the experiment config the checkpoint was trained with.
+    joint_set: names and skeleton of the predicted joints.
+    step: the training step of the restored parameters.
+  """
+
+  def __init__(self, config: ml_collections.ConfigDict, params, step: int,
+               batch_size: int = 16):
+    """Use `from_checkpoint`; ``params`` are the model's 'params' tree."""
+    self.config = config
+    self.joint_set: joint_sets.JointSet = datasets.joint_set(config.data)
+    self.step = step
+    self._model = build.build_model(config.model, self.joint_set.num_joints)
+    self._params = params
+    self._batch_size = batch_size
+    self._input_size = tuple(int(v) for v in config.data.input_size)  # (W, H)
+    self._forward = jax.jit(functools.partial(
+        _forward, model=self._model, is_cascade=build.is_cascade(self._model),
+        stride=config.model.pooling, subpixel=config.eval.subpixel))
+
+  @classmethod
+  def from_checkpoint(cls, workdir: str, batch_size: int = 16) -> Predictor:
+    """The latest checkpoint of a training ``workdir`` and its saved config."""
+    # make_manager would create an empty checkpoints/ in a mistyped workdir.
+    if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
+      raise FileNotFoundError(
+          f'no checkpoints/ folder in {workdir!r}: point at the --workdir of '
+          'a training run')
+    config = checkpoint.restore_config(workdir)
+    model = build.build_model(config.model,
+                              datasets.joint_set(config.data).num_joints)
+    state = checkpoint.restore_latest_state(workdir, config, model)
+    return cls(config, state.params, int(state.step), batch_size)
+
+  def predict(self, image: np.ndarray, torso=None, bbox=None,
+              scales=(1.0,)) -> tuple[np.ndarray, np.ndarray]:
+    """Joints [J, 2] (x, y) in ``image`` pixels and their scores [J].
+
+    Args:
+      image: uint8 [H, W, 3] RGB (grey and RGBA are accepted), any size.
+      torso: optional (x, y) torso position: the crop is centred there.
+      bbox: optional (x1, y1, x2, y2) person box.
+      scales: person-scale multipliers; several = multi-scale search.
+    """
+    prediction = self.predict_images([image], [torso], [bbox], scales)[0]
+    return prediction.joints, prediction.scores
+
+  def predict_images(self, images, torsos=None, bboxes=None, scales=(1.0,)
+                     ) -> list[Prediction]:
+    """`predict` for a list of images, run in batches; full `Prediction`s."""
+    images = [as_rgb(image) for image in images]
+    torsos = [None] * len(images) if torsos is None else list(torsos)
+    bboxes = [None] * len(images) if bboxes is None else list(bboxes)
+    if not len(images) == len(torsos) == len(bboxes):
+      raise ValueError(f'got {len(images)} images, {len(torsos)} torsos and '
+                       f'{len(bboxes)} bboxes: one each per image')
+    crops = [default_crop(image.shape, torso, bbox)
+             for image, torso, bbox in zip(images, torsos, bboxes)]
+    return self.predict_crops(images, [c for c, _ in crops],
+                              [s for _, s in crops], scales)
+
+  def predict_crops(self, images, centers, person_scales, scales=(1.0,)
+                    ) -> list[Prediction]:
+    """Predictions for crops given as the training data gives them.
+
+    Args:
+      images: uint8 [H, W, 3] RGB arrays.
+      centers: per image, the crop centre (x, y) in image pixels.
+      person_scales: per image, the person_scale of the training records.
+      scales: person-scale multipliers searched for every image.
+    """
+    if not images:
+      return []
+    scales = tuple(float(s) for s in scales)
+    if not scales or min(scales) <= 0:
+      raise ValueError(f'scales must be positive numbers, got {scales}')
+    matrices, crops = [], []
+    width, height = self._input_size
+    for image, center, person_scale in zip(images, centers, person_scales):
+      for scale in scales:
+        side = self.config.data.box_scale * float(person_scale) * scale
+        matrix = geometry.crop_matrix(center, (side, side * height / width),
+                                      self._input_size)
+        matrices.append(geometry.invert(matrix))
+        crops.append(geometry.warp_image(as_rgb(image), matrix,
+                                         self._input_size))
+    crops, matrices = np.stack(crops), np.stack(matrices)
+    outputs = self._run(crops)
+    num_scales = len(scales)
+    return [self._combine(outputs, matrices, crops,
+                          slice(i * num_scales, (i + 1) * num_scales), scales)
+            for i in range(len(images))]
+
+  def _run(self, crops: np.ndarray) -> dict[str, np.ndarray]:
+    """The jitted forward pass over [N, H, W, 3] crops, in fixed-size batches
+    (the last one padded) so that it compiles once."""
+    outputs = {}
+    for begin in range(0, len(crops), self._batch_size):
+      batch = crops[begin:begin + self._batch_size]
+      size = len(batch)
+      if size < self._batch_size:
+        batch = np.concatenate(
+            [batch, np.zeros((self._batch_size - size,) + batch.shape[1:],
+                             batch.dtype)])
+      for name, value in self._forward(self._params, batch).items():
+        outputs.setdefault(name, []).append(np.asarray(value)[:size])
+    return {name: np.concatenate(value) for name, value in outputs.items()}
+
+  def _combine(self, outputs, matrices, crops, rows, scales) -> Prediction:
+    """One image's `Prediction` from its rows (one per scale) of the outputs."""
+    scores = outputs['scores'][rows]  # [S, J]
+    best = np.argmax(scores, axis=0)  # [J]: max over scales, per joint
+    joints_index = np.arange(scores.shape[1])
+
+    def to_image(name):
+      joints = outputs[name][rows]  # [S, J, 2] input pixels
+      image_joints = np.stack([geometry.transform_points(m, j)
+                               for m, j in zip(matrices[rows], joints)])
+      return image_joints[best, joints_index]
+
+    coarse_joints = to_image('coarse')
+    final = to_image('cascade') if 'cascade' in outputs else coarse_joints
+    return Prediction(joints=final, scores=scores[best, joints_index],
+                      coarse_joints=coarse_joints, scale_index=best,
+                      scales=scales, crops=crops[rows],
+                      heatmaps=outputs['heatmaps'][rows],
+                      crop_to_image=matrices[rows])
+
+
+def _forward(params, images, *, model, is_cascade: bool, stride: int,
+             subpixel: bool) -> dict[str, jax.Array]:
+  """uint8 crops [B, H, W, 3] -> coarse 'heatmaps' [B, h, w, J], 'coarse'
+  [B, J, 2] argmax and its 'scores' [B, J], and a cascade's final 'cascade'
+  [B, J, 2] locations, all in model-input pixels."""
+  outputs = model.apply({'params': params},
+                        images.astype(jnp.float32) / 255.0, train=False)
+  coarse_maps = outputs.coarse_heatmaps if is_cascade else outputs
+  joints, scores = heatmap_codec.decode(coarse_maps, stride, subpixel)
+  result = {'heatmaps': coarse_maps, 'coarse': joints, 'scores': scores}
+  if is_cascade:
+    result['cascade'] = cascade.locations(outputs, subpixel)
+  return result
+
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+
+
+class UnreadableImagesError(ValueError):
+  """Some images could not be read; the message lists each file and why."""
+
+
+def resolve_images(spec: str) -> list[str]:
+  """Image paths named by ``spec``: a file, a folder (its image files, by
+  extension, sorted) or a glob pattern (sorted matches)."""
+  if os.path.isdir(spec):
+    paths = sorted(os.path.join(spec, name) for name in os.listdir(spec)
+                   if name.lower().endswith(IMAGE_EXTENSIONS))
+    if not paths:
+      raise FileNotFoundError(f'folder {spec!r} holds no image files '
+                              f'({", ".join(IMAGE_EXTENSIONS)})')
+    return paths
+  if glob.has_magic(spec):
+    paths = sorted(p for p in glob.glob(spec) if os.path.isfile(p))
+    if not paths:
+      raise FileNotFoundError(f'no file matches {spec!r}')
+    return paths
+  if not os.path.exists(spec):
+    raise FileNotFoundError(f'no such image, folder or pattern: {spec!r}')
+  return [spec]
+
+
+def read_image(path: str) -> np.ndarray:
+  """uint8 [H, W, 3] RGB pixels of an image file; raises ValueError naming
+  the file when it is missing or cannot be decoded."""
+  try:
+    with open(path, 'rb') as f:
+      data = f.read()
+  except OSError as e:
+    raise ValueError(f'cannot read {path!r}: {e.strerror}') from None
+  image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+  if image is None:
+    raise ValueError(f'cannot decode {path!r} as an image ({len(data)} bytes; '
+                     f'expected a {"/".join(IMAGE_EXTENSIONS)} file)')
+  return np.ascontiguousarray(image[..., ::-1])
+
+
+def predict_files(predictor: Predictor, paths, out_dir: str, torso=None,
+                  bbox=None, scales=(1.0,), batch_size: int = 16
+                  ) -> list[str]:
+  """Predicts every image of ``paths``; writes <name>.json and
+  <name>_overlay.png per image into ``out_dir``.
+
+  The JSON holds the image size, the joints in original-image pixels with a
+  score each, and how the crop was chosen. Images that cannot be read are
+  skipped and, once every other image is done, reported together in an
+  `UnreadableImagesError`.
+
+  Returns:
+    The JSON paths written, in the order of ``paths``.
+  """
+  os.makedirs(out_dir, exist_ok=True)
+  names = _output_names(paths)
+  written, failures = [], []
+  for begin in range(0, len(paths), batch_size):
+    batch_paths, images = [], []
+    for path in paths[begin:begin + batch_size]:
+      try:
+        images.append(read_image(path))
+        batch_paths.append(path)
+      except ValueError as e:
+        failures.append(str(e))
+    predictions = predictor.predict_images(
+        images, [torso] * len(images), [bbox] * len(images), scales)
+    for path, image, prediction in zip(batch_paths, images, predictions):
+      stem = os.path.join(out_dir, names[path])
+      _write_json(stem + '.json', path, image, prediction, predictor, torso,
+                  bbox)
+      overlay = drawing.draw_skeleton(image, prediction.joints,
+                                      predictor.joint_set)
+      cv2.imwrite(stem + '_overlay.png', overlay[..., ::-1])
+      written.append(stem + '.json')
+    print(f'predicted {min(begin + batch_size, len(paths))}/{len(paths)} '
+          f'images', flush=True)
+  if failures:
+    raise UnreadableImagesError(
+        f'{len(failures)} of {len(paths)} images could not be read (the '
+        f'others were written to {out_dir}):\n  ' + '\n  '.join(failures))
+  return written
+
+
+def _output_names(paths) -> dict[str, str]:
+  """A unique output file stem per input path (file stem, '-2'... on clashes)."""
+  names, taken = {}, set()
+  for path in paths:
+    stem = os.path.splitext(os.path.basename(path))[0]
+    name, count = stem, 1
+    while name in taken:
+      count += 1
+      name = f'{stem}-{count}'
+    taken.add(name)
+    names[path] = name
+  return names
+
+
+def _write_json(path, image_path, image, prediction: Prediction,
+                predictor: Predictor, torso, bbox) -> None:
+  height, width = image.shape[:2]
+  result = {
+      'image': image_path,
+      'width': width,
+      'height': height,
+      'joint_set': predictor.joint_set.name,
+      'checkpoint_step': predictor.step,
+      'crop': {'torso': None if torso is None else [float(v) for v in torso],
+               'bbox': None if bbox is None else [float(v) for v in bbox],
+               'scales': list(prediction.scales)},
+      'joints': {
+          name: {'x': float(x), 'y': float(y), 'score': float(score),
+                 'scale': prediction.scales[int(s)]}
+          for name, (x, y), score, s in zip(
+              predictor.joint_set.joints, prediction.joints,
+              prediction.scores, prediction.scale_index)},
+  }
+  with open(path, 'w') as f:
+    json.dump(result, f, indent=2)
