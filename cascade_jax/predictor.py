@@ -293,7 +293,12 @@ def read_image(path: str) -> np.ndarray:
       data = f.read()
   except OSError as e:
     raise ValueError(f'cannot read {path!r}: {e.strerror}') from None
-  image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+  if not data:
+    raise ValueError(f'cannot decode {path!r}: the file is empty')
+  try:
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+  except cv2.error:
+    image = None
   if image is None:
     raise ValueError(f'cannot decode {path!r} as an image ({len(data)} bytes; '
                      f'expected a {"/".join(IMAGE_EXTENSIONS)} file)')

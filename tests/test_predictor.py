@@ -68,6 +68,11 @@ def test_read_image_names_the_file_it_cannot_decode(tmp_path):
   path.write_bytes(b'\xff\xd8 not really a jpeg')
   with pytest.raises(ValueError, match='broken.jpg'):
     predictor_lib.read_image(str(path))
+  (tmp_path / 'empty.png').write_bytes(b'')
+  with pytest.raises(ValueError, match=r'empty\.png.*empty'):
+    predictor_lib.read_image(str(tmp_path / 'empty.png'))
+  with pytest.raises(ValueError, match='missing.png'):
+    predictor_lib.read_image(str(tmp_path / 'missing.png'))
   image = np.zeros((5, 7, 3), np.uint8)
   image[..., 0] = 255  # red in RGB
   cv2.imwrite(str(tmp_path / 'red.png'), image[..., ::-1])
