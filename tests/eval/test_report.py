@@ -1,0 +1,54 @@
+"""The HTML report of a trained run renders, with every figure it references."""
+
+import html.parser
+import os
+
+import pytest
+
+from cascade_jax.eval import report
+
+
+class _Images(html.parser.HTMLParser):
+  """Collects <img src> values and the <h2> section titles."""
+
+  def __init__(self):
+    super().__init__()
+    self.sources, self.titles, self._in_h2 = [], [], False
+
+  def handle_starttag(self, tag, attrs):
+    if tag == 'img':
+      self.sources.append(dict(attrs)['src'])
+    self._in_h2 = tag == 'h2'
+
+  def handle_data(self, data):
+    if self._in_h2:
+      self.titles.append(data)
+      self._in_h2 = False
+
+
+@pytest.mark.slow
+def test_report_renders_with_every_referenced_image(tiny_cascade):
+  workdir, _ = tiny_cascade
+  path = report.write_report(workdir, num_examples=2, num_heatmaps=2)
+  assert path == os.path.join(workdir, 'report', 'index.html')
+  parser = _Images()
+  with open(path) as f:
+    page = f.read()
+  parser.feed(page)
+  assert parser.titles == [
+      'Training curves', 'PCK curves', 'Per-joint tables',
+      'x-error histograms', 'Best and worst test examples', 'Heat-maps']
+  assert len(parser.sources) == len(set(parser.sources))
+  for source in parser.sources:
+    assert not os.path.isabs(source)  # the folder can be moved as a whole
+    image = os.path.join(os.path.dirname(path), source)
+    assert os.path.getsize(image) > 0, source
+  expected = {'training.png', 'pck_per_group.png', 'pck_methods.png',
+              'x_error.png', 'heatmaps_0.png', 'heatmaps_1.png'}
+  assert expected <= set(parser.sources)
+  assert sum(s.startswith(('best_', 'worst_')) for s in parser.sources) == 4
+  # Paper Table 3 layout for FLIC-style joints, both methods, both thresholds.
+  for text in ('PCK@0.05 (paper Table 3 layout)', 'PCK@0.20 (paper Table 3 layout)',
+               '<th>Wrist</th>', 'cascade (fine)', 'coarse model',
+               'Sigma of the x error'):
+    assert text in page
