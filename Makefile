@@ -19,6 +19,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 demo: install
 	$(PY) -m launch.train --config=$(DEMO_CONFIG) --workdir=$(WORKDIR)
 	$(PY) -m launch.eval --config=$(DEMO_CONFIG) --workdir=$(WORKDIR)
+	$(PY) -m launch.report --workdir=$(WORKDIR)
 
 test: install
 	$(PY) -m pytest -q

@@ -5,17 +5,22 @@ import pathlib
 
 import chex
 import cv2
+import jax
 import numpy as np
 import pytest
 
 import cascade_jax
 from cascade_jax import drawing
+from cascade_jax import geometry
+from cascade_jax import heatmaps
 from cascade_jax import predictor as predictor_lib
 from cascade_jax.data import datasets
 from cascade_jax.data import pipeline
 from cascade_jax.eval import evaluate
 from cascade_jax.model import build
 from cascade_jax.train import checkpoint
+from cascade_jax.train import state as state_lib
+from configs import synthetic
 from tests.data import fixtures
 
 SPECIMEN_IMAGES = sorted(fixtures.SPECIMENS.glob('*/images/*.jpg'))
@@ -201,3 +206,25 @@ def test_from_checkpoint_names_a_workdir_without_checkpoints(tmp_path):
   with pytest.raises(FileNotFoundError, match='no checkpoints/ folder'):
     cascade_jax.Predictor.from_checkpoint(str(tmp_path))
   assert not (tmp_path / 'checkpoints').exists()
+
+
+def test_a_coarse_model_maps_its_heatmap_argmax_back_to_the_image():
+  config = synthetic.get_config()
+  config.data.input_size = (32, 48)  # (W, H): a non-square input
+  config.model.bank_widths = (2, 2, 2, 4)
+  config.model.head_widths = (4, 4)
+  model = build.build_model(config.model, 11)
+  state = state_lib.create_train_state(model, (1, 48, 32, 3),
+                                       jax.random.PRNGKey(0))
+  predictor = cascade_jax.Predictor(config, state.params, step=0, batch_size=3)
+  image = np.random.default_rng(0).integers(0, 256, (50, 70, 3), np.uint8)
+  prediction = predictor.predict_images([image, image[:30]],
+                                        scales=(0.5, 1.0))[0]
+  chex.assert_shape(prediction.heatmaps, (2, 6, 4, 11))
+  np.testing.assert_array_equal(prediction.joints, prediction.coarse_joints)
+  cells, peaks = heatmaps.decode(prediction.heatmaps, stride=8)  # [2, J, 2]
+  for j, s in enumerate(prediction.scale_index):
+    expected = geometry.transform_points(prediction.crop_to_image[s],
+                                         cells[s, j])
+    np.testing.assert_allclose(prediction.joints[j], expected, atol=1e-4)
+    assert prediction.scores[j] == peaks[:, j].max()
