@@ -45,7 +45,8 @@ def load_split(config: ml_collections.ConfigDict, split: str):
             image_size=tuple(config.image_size),
             num_train=config.num_train,
             num_test=config.num_test,
-            seed=config.dataset_seed),
+            seed=config.dataset_seed,
+            difficulty=_synthetic_difficulty(config)),
         data_dir=config.data_dir)
     builder.download_and_prepare()
     return builder.as_data_source(split), joint_sets.get(config.builder_config)
@@ -65,6 +66,17 @@ def load_split(config: ml_collections.ConfigDict, split: str):
     return _person_scale(_jpeg_bytes(builder, split), config), joint_sets.LSP
   raise ValueError(f'data.name={config.name!r} is not a known dataset; '
                    f'known: {KNOWN_DATASETS}')
+
+
+def _synthetic_difficulty(config: ml_collections.ConfigDict):
+  """The synthetic scenes' default difficulty; ``data.num_distractors``, a
+  (min, max) range of other people, when the config sets it (the spatial
+  model is measured on (0, 0) and (2, 2) scenes)."""
+  from cascade_jax.data import synthetic_figures  # pylint: disable=g-import-not-at-top
+  if not config.get('num_distractors'):
+    return synthetic_figures.Difficulty()
+  return synthetic_figures.Difficulty(
+      num_distractors=tuple(int(n) for n in config.num_distractors))
 
 
 def _jpeg_bytes(builder, split: str):

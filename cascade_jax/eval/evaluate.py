@@ -26,11 +26,15 @@ from cascade_jax.eval import plots
 from cascade_jax.eval import prediction_files
 from cascade_jax.eval import tables
 from cascade_jax.model import build
+from cascade_jax.model import spatial
 from cascade_jax.train import checkpoint
 from cascade_jax.train import steps
 
 # Datasets whose predictions are also written in their official .mat layout.
 OFFICIAL_DATASETS = ('flic', 'mpii', 'lsp')
+# Prediction methods in the order they are reported; the last one present is
+# the model's final answer (plots, official files).
+METHODS = ('coarse', 'spatial', 'cascade_no_spatial', 'cascade')
 # Thresholds at which the per-joint table is printed: the paper's Table 3
 # threshold and the end of the PCK curve.
 TABLE_THRESHOLDS = (0.05, 0.2)
@@ -50,10 +54,11 @@ def predict_split(state, source, spec: pipeline.CropSpec, batch_size: int,
     subpixel: quarter-cell (coarse) / quarter-pixel (fine) refinement.
 
   Returns:
-    'coarse' [N, J, 2] (and 'cascade' [N, J, 2] for a cascade): predictions in
-    original-image pixels; 'scores' [N, J] coarse heat-map peaks; 'gt'
-    [N, J, 2] and 'visible' [N, J], the original labels; 'input_scale' [N]
-    model-input pixels per original-image pixel.
+    'coarse' [N, J, 2] (and 'cascade' [N, J, 2] for a cascade, 'spatial' and
+    'cascade_no_spatial' with a spatial model: `steps.predict_step`):
+    predictions in original-image pixels; 'scores' [N, J] coarse heat-map
+    peaks; 'gt' [N, J, 2] and 'visible' [N, J], the original labels;
+    'input_scale' [N] model-input pixels per original-image pixel.
   """
   num_devices = jax.local_device_count()
   replicated = jax_utils.replicate(state)
@@ -67,11 +72,11 @@ def predict_split(state, source, spec: pipeline.CropSpec, batch_size: int,
   for batch in loader:
     size = len(batch['image'])
     padded = -size % num_devices
-    images = batch['image']
-    if padded:  # repeat the last image; its outputs are cut off below
-      images = np.concatenate([images, np.repeat(images[-1:], padded, 0)])
-    predictions = p_predict_step(replicated,
-                                 steps.shard({'image': images}, num_devices))
+    inputs = {k: batch[k] for k in ('image', 'torso') if k in batch}
+    if padded:  # repeat the last example; its outputs are cut off below
+      inputs = {k: np.concatenate([v, np.repeat(v[-1:], padded, 0)])
+                for k, v in inputs.items()}
+    predictions = p_predict_step(replicated, steps.shard(inputs, num_devices))
     for name, value in predictions.items():
       value = np.asarray(value).reshape((-1,) + value.shape[2:])[:size]
       if name != 'scores':  # joints: input pixels -> original image
@@ -107,11 +112,14 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict
   """Evaluates the latest checkpoint of ``workdir``; prints and writes results.
 
   A cascade is scored twice, on its coarse predictions and on its final
-  (fine) ones. Writes ``workdir``/eval/results.json, pck_curves.png and
-  predictions.npz, and returns the results dict.
+  (fine) ones; with a spatial model also on the MRF's argmax and on the fine
+  model at the coarse argmax (the same parameters without the MRF). Writes
+  ``workdir``/eval/results.json, pck_curves.png and predictions.npz, and
+  returns the results dict.
   """
   source, joint_set = datasets.load_split(config.data, config.data.eval_split)
-  model = build.build_model(config.model, joint_set.num_joints)
+  model = build.build_model(config.model, joint_set.num_joints,
+                            spatial.build(config, joint_set))
   is_cascade = build.is_cascade(model)
   spec = pipeline.crop_spec(config, joint_set)
   state = checkpoint.restore_latest_state(workdir, config, model)
@@ -123,7 +131,7 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict
                               is_cascade, config.eval.subpixel)
   thresholds = np.linspace(0.0, config.eval.max_threshold,
                            config.eval.num_thresholds)
-  methods = ('coarse', 'cascade') if is_cascade else ('coarse',)
+  methods = tuple(m for m in METHODS if m in predictions)
   scored = {m: score(predictions, m, joint_set, thresholds) for m in methods}
   report = _report(scored, joint_set, thresholds, step)
   print(report['text'])

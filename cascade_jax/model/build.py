@@ -1,7 +1,8 @@
 """Builds the model named by a config: one explicit place, found by grep.
 
   'coarse':           the coarse heat-map model alone (paper Sec. 3);
-  'cascade':          coarse + crop of its features + Siamese fine model (Sec. 4);
+  'cascade':          coarse + crop of its features + Siamese fine model (Sec. 4),
+                      optionally with the MRF spatial model (Sec. 3.3);
   'standard_cascade': coarse + a fine model on crops of the image (Fig. 13).
 """
 
@@ -12,13 +13,16 @@ import ml_collections
 
 from cascade_jax.model import cascade
 from cascade_jax.model import coarse
+from cascade_jax.model import spatial
 from cascade_jax.model import standard_cascade
 
 MODEL_NAMES = ('coarse', 'cascade', 'standard_cascade')
 
 
-def build_model(config: ml_collections.ConfigDict, num_joints: int) -> nn.Module:
-  """The model of ``config`` (``config.model`` of an experiment)."""
+def build_model(config: ml_collections.ConfigDict, num_joints: int,
+                spatial_model: spatial.SpatialModel | None = None) -> nn.Module:
+  """The model of ``config`` (``config.model`` of an experiment); a cascade
+  gets ``spatial_model`` (`spatial.build` of the experiment config)."""
   coarse_fields = dict(num_joints=num_joints, pooling=config.pooling,
                        bank_widths=tuple(config.bank_widths),
                        head_widths=tuple(config.head_widths),
@@ -29,7 +33,8 @@ def build_model(config: ml_collections.ConfigDict, num_joints: int) -> nn.Module
                      fine_hidden_width=config.fine_hidden_width,
                      context=config.context)
   if config.name == 'cascade':
-    return cascade.CascadeModel(**coarse_fields, **fine_fields)
+    return cascade.CascadeModel(**coarse_fields, **fine_fields,
+                                spatial=spatial_model)
   if config.name == 'standard_cascade':
     extra_width = config.extra_width or standard_cascade.matched_extra_width(
         num_joints, tuple(config.bank_widths[:2]), 3,

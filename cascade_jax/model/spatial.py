@@ -1,4 +1,4 @@
-"""MRF spatial model with the torso joint (paper Sec. 3.3; Tompson et al., NIPS 2014).
+"""MRF spatial model with the torso joint (Sec. 3.3; Tompson et al. NIPS 2014).
 
 Many images hold several people while one is annotated; the coarse model
 fires on all of them. The spatial model is one round of sum-product message
@@ -195,9 +195,10 @@ def load_kernels(path: str, graph: np.ndarray,
   with np.load(path) as data:
     kernels, saved_graph = data['kernels'], data['pairs']
   if saved_graph.shape != graph.shape or np.any(saved_graph != graph):
-    raise ValueError(f'{path} holds kernels for the pairs {saved_graph.tolist()}'
-                     f', the model has {graph.tolist()}: recompute them for '
-                     'this joint set with launch/spatial_kernels.py')
+    raise ValueError(f'{path} holds kernels for the pairs '
+                     f'{saved_graph.tolist()}, the model has '
+                     f'{graph.tolist()}: recompute them for this joint set '
+                     'with launch/spatial_kernels.py')
   if kernels.shape[1:] != tuple(kernel_size):
     raise ValueError(f'{path} holds {kernels.shape[1]} x {kernels.shape[2]} '
                      f'kernels, the model needs {kernel_size[0]} x '
@@ -232,7 +233,8 @@ def spatial_loss(log_marginals: jax.Array, targets: jax.Array,
   return jnp.mean(weights * cross_entropy)
 
 
-def default_config(kernel_file: str, torso_key: str) -> ml_collections.ConfigDict:
+def default_config(kernel_file: str,
+                   torso_key: str) -> ml_collections.ConfigDict:
   """``config.model.spatial`` of an experiment that uses the spatial model.
 
   Args:

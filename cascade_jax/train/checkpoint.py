@@ -89,3 +89,38 @@ def restore_config(workdir: str) -> ml_collections.ConfigDict:
   restored = manager.restore(
       step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
   return ml_collections.ConfigDict(restored['config'])
+
+
+def restore_params(workdir: str) -> dict:
+  """The parameters of the latest checkpoint of ``workdir``, as saved (no
+  target structure: a model with more parts can start from them)."""
+  manager = make_manager(workdir)
+  step = manager.latest_step()
+  if step is None:
+    raise FileNotFoundError(f'no checkpoint in {manager.directory} to start '
+                            'from (train.init_from)')
+  restored = manager.restore(
+      step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+  return restored['state']['params']
+
+
+def warm_start(params: dict, saved: dict, source: str) -> dict:
+  """``params`` with every top-level part that ``saved`` has taken from it.
+
+  E.g. a cascade with a new spatial model keeps its fresh 'spatial' part and
+  takes 'coarse' and 'fine' from a trained cascade. Raises, naming the part,
+  when a shared part's structure or shapes differ.
+  """
+  merged = dict(params)
+  for name, part in saved.items():
+    if name not in params:
+      raise ValueError(f'{source} has parameters {name!r} that this model '
+                       f'does not have; its parts: {sorted(params)}')
+    fresh_shapes = jax.tree.map(lambda x: tuple(x.shape), params[name])
+    saved_shapes = jax.tree.map(lambda x: tuple(x.shape), part)
+    if fresh_shapes != saved_shapes:
+      raise ValueError(f'parameters {name!r} of {source} do not match this '
+                       f'model: {saved_shapes} vs {fresh_shapes}')
+    merged[name] = jax.tree.map(lambda x, y: jax.numpy.asarray(y, x.dtype),
+                                params[name], part)
+  return merged

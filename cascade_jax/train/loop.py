@@ -2,7 +2,9 @@
 
 Running the same command again on the same workdir resumes from the latest
 checkpoint, including the data iterator's position, so the resumed run sees
-the batches the uninterrupted run would have seen.
+the batches the uninterrupted run would have seen. A new run may start from
+the parameters of another run (``train.init_from``, a workdir): e.g. a
+trained cascade gets a spatial model and trains only its stage.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import ml_collections
 from cascade_jax.data import datasets
 from cascade_jax.data import pipeline
 from cascade_jax.model import build
+from cascade_jax.model import spatial
 from cascade_jax.train import checkpoint
 from cascade_jax.train import progress
 from cascade_jax.train import stages
@@ -36,7 +39,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
 
   train_source, joint_set = datasets.load_split(config.data, 'train')
   eval_source, _ = datasets.load_split(config.data, config.data.eval_split)
-  model = build.build_model(config.model, joint_set.num_joints)
+  model = build.build_model(config.model, joint_set.num_joints,
+                            spatial.build(config, joint_set))
   is_cascade = build.is_cascade(model)
   schedule = stages.plan(config.train, is_cascade)
   spec = pipeline.crop_spec(config, joint_set)
@@ -60,6 +64,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
     state = stages.enter(state, config.train, stages.stage_of(schedule, latest))
     state = checkpoint.restore(manager, state, train_iterator)
     logging.info('resumed from %s at step %d', manager.directory, latest)
+  elif config.train.get('init_from'):
+    state = state.replace(params=checkpoint.warm_start(
+        state.params, checkpoint.restore_params(config.train.init_from),
+        config.train.init_from))
+    logging.info('parameters from %s', config.train.init_from)
   start_step = int(state.step)
   total_steps = stages.total_steps(schedule)
 
@@ -85,8 +94,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
 def _run_stage(state, stage, train_iterator, eval_source, spec, config,
                is_cascade, manager, report, num_devices):
   """Steps ``state`` to the end of ``stage``, checkpointing on the way."""
-  p_train_step = steps.make_train_step(stage.name, is_cascade,
-                                       config.train.fine_loss_weight)
+  p_train_step = steps.make_train_step(
+      stage.name, is_cascade, config.train.fine_loss_weight,
+      config.train.get('spatial_loss_weight', 0.0))
   replicated = jax_utils.replicate(state)
   for step in range(int(state.step) + 1, stage.end + 1):
     batch = _device_batch(next(train_iterator), num_devices)

@@ -1,8 +1,12 @@
-"""The three training stages of the paper (Sec. 4.2) as a schedule of steps.
+"""The training stages of the paper (Secs. 3.3, 4.2) as a schedule of steps.
 
-  coarse: the coarse model on E1 (the fine model, if any, is frozen);
-  fine:   the fine model on E2 with the coarse model frozen;
-  joint:  both on E1 + lambda * E2.
+  coarse:  the coarse model on E1 (the fine model, if any, is frozen);
+  spatial: the spatial model (a cascade's MRF) on E3, the cross-entropy of
+           its marginals, over the frozen coarse model's heat-maps; it comes
+           before the fine stage, whose windows follow the MRF's argmax;
+  fine:    the fine model on E2 with the coarse model frozen;
+  joint:   both on E1 + lambda * E2, and the spatial model too when
+           ``train.spatial_loss_weight`` > 0 (E1 + lambda E2 + w E3).
 
 ``config.train.stage_steps`` gives each stage's length (0 skips it); the
 global step runs through them in this order, so any step belongs to exactly
@@ -21,9 +25,10 @@ import optax
 
 from cascade_jax.train import state as state_lib
 
-STAGES = ('coarse', 'fine', 'joint')
+STAGES = ('coarse', 'spatial', 'fine', 'joint')
 # Which parameter subtrees (of a cascade model) each stage trains.
-_TRAINED = {'coarse': ('coarse',), 'fine': ('fine',), 'joint': ('coarse', 'fine')}
+_TRAINED = {'coarse': ('coarse',), 'spatial': ('spatial',), 'fine': ('fine',),
+            'joint': ('coarse', 'fine')}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,20 +80,23 @@ def stage_of(stages: list[Stage], step: int) -> Stage:
   return stages[-1]
 
 
-def learning_rate_schedule(config: ml_collections.ConfigDict,
-                           steps: int) -> optax.Schedule:
-  """Linear warm-up to ``learning_rate``, then cosine decay to 0 at ``steps``."""
+def learning_rate_schedule(config: ml_collections.ConfigDict, steps: int,
+                           peak: float | None = None) -> optax.Schedule:
+  """Linear warm-up to ``peak`` (default ``learning_rate``), then cosine
+  decay to 0 at ``steps``."""
   warmup = min(config.warmup_steps, max(steps - 1, 0))
   return optax.warmup_cosine_decay_schedule(
-      init_value=0.0, peak_value=config.learning_rate, warmup_steps=warmup,
+      init_value=0.0, peak_value=config.learning_rate if peak is None else peak,
+      warmup_steps=warmup,
       decay_steps=max(steps, warmup + 1), end_value=0.0)
 
 
-def make_optimizer(config: ml_collections.ConfigDict,
-                   steps: int) -> optax.GradientTransformation:
+def make_optimizer(config: ml_collections.ConfigDict, steps: int,
+                   peak: float | None = None) -> optax.GradientTransformation:
   """``config.optimizer`` ('adam': AdamW; 'sgd': Nesterov momentum 0.9) with
-  the schedule over ``steps`` and optional global-norm clipping."""
-  schedule = learning_rate_schedule(config, steps)
+  the schedule over ``steps`` (peak ``peak`` or ``learning_rate``) and
+  optional global-norm clipping."""
+  schedule = learning_rate_schedule(config, steps, peak)
   if config.optimizer == 'adam':
     tx = optax.adamw(schedule, weight_decay=config.weight_decay)
   elif config.optimizer == 'sgd':
@@ -105,12 +113,19 @@ def make_optimizer(config: ml_collections.ConfigDict,
 def optimizer(train_config: ml_collections.ConfigDict, stage: Stage,
               params) -> optax.GradientTransformation:
   """The config's optimiser over ``stage``'s steps, frozen where the stage
-  does not train (optax.set_to_zero: no update, no optimiser state)."""
-  tx = make_optimizer(train_config, stage.steps)
+  does not train (optax.set_to_zero: no update, no optimiser state). The
+  spatial stage peaks at ``spatial_learning_rate`` when the config sets it:
+  its few, pre-softplus parameters need larger steps than the ConvNets'."""
+  peak = (train_config.get('spatial_learning_rate') or None
+          if stage.name == 'spatial' else None)
+  tx = make_optimizer(train_config, stage.steps, peak)
   if not isinstance(params, dict) or 'fine' not in params:
     return tx  # A coarse-only model: everything trains in its one stage.
+  trained = _TRAINED[stage.name]
+  if stage.name == 'joint' and train_config.get('spatial_loss_weight', 0.0):
+    trained += ('spatial',)
   labels = {name: jax.tree.map(
-      lambda _, n=name: 'train' if n in _TRAINED[stage.name] else 'freeze',
+      lambda _, n=name: 'train' if n in trained else 'freeze',
       subtree) for name, subtree in params.items()}
   return optax.multi_transform({'train': tx, 'freeze': optax.set_to_zero()},
                                labels)

@@ -24,11 +24,15 @@ def create_train_state(model: nn.Module, input_shape: tuple[int, ...],
   """Initialises parameters for images of ``input_shape`` [B, H, W, 3].
 
   Without ``tx`` the state carries an identity optimiser: enough to restore
-  parameters into or to evaluate (training sets its stage's optimiser).
+  parameters into or to evaluate (training sets its stage's optimiser). A
+  cascade with a spatial model also gets a torso position [B, 2].
   """
   init_key, run_key = jax.random.split(key)
+  inputs = {}
+  if getattr(model, 'spatial', None) is not None:
+    inputs['torso'] = jnp.zeros((input_shape[0], 2), jnp.float32)
   params = model.init(init_key, jnp.zeros(input_shape, jnp.float32),
-                      train=False)['params']
+                      train=False, **inputs)['params']
   return TrainState.create(apply_fn=model.apply, params=params,
                            tx=tx or optax.identity(), key=run_key)
 

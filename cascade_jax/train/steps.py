@@ -5,11 +5,14 @@ Gradients and metrics are averaged over devices with lax.pmean; as the losses
 are means over equal-sized per-device batches, a step on N devices equals the
 step on one device over the same global batch.
 
-Objectives by stage (paper Sec. 4.2), for a coarse-only or a cascade model:
-  coarse: E1 on the coarse heat-maps;
-  fine:   E2 on the fine heat-maps, coarse parameters held constant (and run
-          without dropout, as at inference);
-  joint:  E1 + fine_loss_weight * E2.
+Objectives by stage (paper Secs. 3.3, 4.2), for a coarse-only or a cascade:
+  coarse:  E1 on the coarse heat-maps;
+  spatial: E3 on the spatial model's marginals, coarse parameters held
+           constant (and run without dropout, as at inference);
+  fine:    E2 on the fine heat-maps, coarse parameters held constant (and
+           run without dropout);
+  joint:   E1 + fine_loss_weight * E2 (+ spatial_loss_weight * E3).
+A cascade with a spatial model takes the batch's 'torso' [B, 2].
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from cascade_jax import heatmaps
 from cascade_jax.model import cascade
 from cascade_jax.model import fine
 from cascade_jax.model import losses
+from cascade_jax.model import spatial
 from cascade_jax.train.state import TrainState
 
 AXIS = 'batch'
@@ -34,8 +38,10 @@ def _images(batch):
 
 
 def objective(params, batch, dropout_key, *, apply_fn, stage: str,
-              is_cascade: bool, fine_loss_weight: float, train: bool = True):
-  """The loss of ``stage`` and its parts, as (loss, {'e1': ..[, 'e2': ..]}).
+              is_cascade: bool, fine_loss_weight: float,
+              spatial_loss_weight: float = 0.0, train: bool = True):
+  """The loss of ``stage`` and its parts, as (loss, {'e1': ..[, 'e2': ..]
+  [, 'e3': ..]}), 'e3' for a cascade with a spatial model.
 
   With ``train`` False dropout is off and no key is needed (evaluation).
   """
@@ -46,32 +52,55 @@ def objective(params, batch, dropout_key, *, apply_fn, stage: str,
     e1 = losses.heatmap_loss(predicted, batch['targets'],
                              batch['target_weights'])
     return e1, {'e1': e1}
-  if stage == 'fine':
+  frozen_coarse = stage in ('spatial', 'fine')
+  if frozen_coarse:
     params = {**params, 'coarse': jax.lax.stop_gradient(params['coarse'])}
   outputs = apply_fn({'params': params}, _images(batch),
-                     train=train and stage != 'fine', rngs=rngs)
+                     train=train and not frozen_coarse, rngs=rngs,
+                     **_torso(batch))
   e1 = losses.heatmap_loss(outputs.coarse_heatmaps, batch['targets'],
                            batch['target_weights'])
-  if stage == 'coarse':  # The fine branch is dead code here: XLA drops it.
-    return e1, {'e1': e1}
+  parts = {'e1': e1}
+  if outputs.spatial_heatmaps is not None:
+    parts['e3'] = spatial.spatial_loss(outputs.spatial_heatmaps,
+                                       batch['targets'],
+                                       batch['target_weights'])
+  elif stage == 'spatial' or spatial_loss_weight:
+    raise ValueError('the spatial stage and train.spatial_loss_weight need a '
+                     'spatial model: set model.spatial.enabled')
+  # The fine branch is dead code in these two stages: XLA drops it.
+  if stage == 'coarse':
+    return e1, parts
+  if stage == 'spatial':
+    return parts['e3'], parts
   context = outputs.fine_heatmaps.shape[1]
   fine_targets, fine_weights = fine.fine_targets(
       batch['joints'], batch['visible'], outputs.window_origins, context)
   e2 = losses.heatmap_loss(outputs.fine_heatmaps, fine_targets, fine_weights)
-  parts = {'e1': e1, 'e2': e2}
+  parts['e2'] = e2
   if stage == 'fine':
     return e2, parts
-  return e1 + fine_loss_weight * e2, parts
+  loss = e1 + fine_loss_weight * e2
+  if spatial_loss_weight:
+    loss = loss + spatial_loss_weight * parts['e3']
+  return loss, parts
+
+
+def _torso(batch) -> dict:
+  """The model's 'torso' input when the batch carries one (spatial model)."""
+  return {'torso': batch['torso']} if 'torso' in batch else {}
 
 
 def train_step(state: TrainState, batch, *, stage: str, is_cascade: bool,
-               fine_loss_weight: float = 0.1) -> tuple[TrainState, dict]:
+               fine_loss_weight: float = 0.1,
+               spatial_loss_weight: float = 0.0) -> tuple[TrainState, dict]:
   """One optimiser step on ``stage``'s objective; metrics pmean-ed."""
   dropout_key = jax.random.fold_in(
       jax.random.fold_in(state.key, state.step), jax.lax.axis_index(AXIS))
   loss_fn = functools.partial(objective, apply_fn=state.apply_fn, stage=stage,
                               is_cascade=is_cascade,
-                              fine_loss_weight=fine_loss_weight)
+                              fine_loss_weight=fine_loss_weight,
+                              spatial_loss_weight=spatial_loss_weight)
   (loss, parts), grads = jax.value_and_grad(loss_fn, has_aux=True)(
       state.params, batch, dropout_key)
   grads = jax.lax.pmean(grads, AXIS)
@@ -80,16 +109,19 @@ def train_step(state: TrainState, batch, *, stage: str, is_cascade: bool,
   return state.apply_gradients(grads=grads), metrics
 
 
-def make_train_step(stage: str, is_cascade: bool, fine_loss_weight: float):
+def make_train_step(stage: str, is_cascade: bool, fine_loss_weight: float,
+                    spatial_loss_weight: float = 0.0):
   """``train_step`` for one stage, pmapped over 'batch', state donated."""
   return jax.pmap(
       functools.partial(train_step, stage=stage, is_cascade=is_cascade,
-                        fine_loss_weight=fine_loss_weight),
+                        fine_loss_weight=fine_loss_weight,
+                        spatial_loss_weight=spatial_loss_weight),
       axis_name=AXIS, donate_argnums=(0,))
 
 
 def eval_step(state: TrainState, batch, *, is_cascade: bool) -> dict:
-  """E1 (and E2 for a cascade) without dropout, averaged over devices."""
+  """E1 (and E2 for a cascade, E3 with a spatial model) without dropout,
+  averaged over devices."""
   _, parts = objective(state.params, batch, None, apply_fn=state.apply_fn,
                        stage='joint', is_cascade=is_cascade,
                        fine_loss_weight=0.0, train=False)
@@ -110,13 +142,24 @@ def predict_step(state: TrainState, batch, *, is_cascade: bool,
 
   Returns 'coarse' [per_device, J, 2] (argmax of the coarse heat-maps), its
   'scores' [per_device, J], and for a cascade 'cascade' [per_device, J, 2]
-  (window origin + fine argmax).
+  (window origin + fine argmax). A cascade with a spatial model adds
+  'spatial' (argmax of its marginals, where the windows are cut) and
+  'cascade_no_spatial' (the fine model on windows at the coarse argmax: the
+  same parameters without the spatial model).
   """
-  outputs = state.apply_fn({'params': state.params}, _images(batch),
-                           train=False)
+  images = _images(batch)
+  outputs = state.apply_fn({'params': state.params}, images, train=False,
+                           **_torso(batch))
   coarse_maps = outputs.coarse_heatmaps if is_cascade else outputs
   joints, scores = heatmaps.decode(coarse_maps, stride, subpixel)
   predictions = {'coarse': joints, 'scores': scores}
+  if is_cascade and outputs.spatial_heatmaps is not None:
+    predictions['spatial'], _ = heatmaps.decode(outputs.spatial_heatmaps,
+                                                stride, subpixel)
+    coarse_centres, _ = heatmaps.decode(coarse_maps, stride)
+    plain = state.apply_fn({'params': state.params}, images, train=False,
+                           crop_centres=coarse_centres, **_torso(batch))
+    predictions['cascade_no_spatial'] = cascade.locations(plain, subpixel)
   if is_cascade:
     predictions['cascade'] = cascade.locations(outputs, subpixel)
   return predictions

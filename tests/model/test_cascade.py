@@ -12,6 +12,7 @@ from cascade_jax.model import cascade
 from cascade_jax.model import crop
 from cascade_jax.model import fine
 from cascade_jax.model import losses
+from cascade_jax.model import spatial
 from cascade_jax.model import standard_cascade
 
 # 8x pooling and a context of 24 = 8 (mod 16): windows are centred exactly
@@ -92,6 +93,46 @@ class CascadeModelTest(chex.TestCase):
         self.assertEqual(norm, 0.0, name)
     self.assertTrue(all(norm > 0 for norm in
                         _leaf_norms(grads['fine']).values()))
+
+
+class SpatialCascadeTest(chex.TestCase):
+  """A cascade with the MRF cuts its windows at the marginals' argmax."""
+
+  def _model(self):
+    spatial_model = spatial.SpatialModel(
+        num_joints=3, edges=((0, 1), (1, 2)), stride=8, kernel_size=(15, 11))
+    return cascade.CascadeModel(**NARROW, spatial=spatial_model)
+
+  def test_windows_follow_the_spatial_argmax(self):
+    model = self._model()
+    torso = jnp.array([[20.0, 30.0], [5.0, 60.0]])
+    variables = model.init(jax.random.key(0), jnp.asarray(IMAGES),
+                           train=False, torso=torso)
+    self.assertEqual(set(variables['params']),
+                     {'coarse', 'fine', 'spatial'})
+    outputs = jax.jit(functools.partial(model.apply, train=False))(
+        variables, jnp.asarray(IMAGES), torso=torso)
+    chex.assert_shape(outputs.spatial_heatmaps, (2, 8, 6, 3))
+    expected = spatial.SpatialModel(
+        num_joints=3, edges=((0, 1), (1, 2)), stride=8,
+        kernel_size=(15, 11)).apply(
+            {'params': variables['params']['spatial']},
+            outputs.coarse_heatmaps, torso)
+    chex.assert_trees_all_close(outputs.spatial_heatmaps, expected,
+                                atol=1e-5)
+    spatial_argmax, _ = heatmaps.decode(outputs.spatial_heatmaps, 8)
+    np.testing.assert_array_equal(outputs.crop_centres, spatial_argmax)
+    # The uniform initial kernels do not reproduce the coarse argmax.
+    coarse_argmax, _ = heatmaps.decode(outputs.coarse_heatmaps, 8)
+    self.assertFalse(np.array_equal(spatial_argmax, coarse_argmax))
+
+  def test_torso_is_required_with_and_refused_without_a_spatial_model(self):
+    with self.assertRaisesRegex(ValueError, 'pass the torso'):
+      self._model().init(jax.random.key(0), jnp.asarray(IMAGES), train=False)
+    with self.assertRaisesRegex(ValueError, 'without a spatial model'):
+      cascade.CascadeModel(**NARROW).init(
+          jax.random.key(0), jnp.asarray(IMAGES), train=False,
+          torso=jnp.zeros((2, 2)))
 
 
 class StandardCascadeTest(chex.TestCase):

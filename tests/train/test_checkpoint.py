@@ -68,3 +68,20 @@ def test_only_the_last_checkpoints_are_kept(tmp_path):
   for step in (1, 2, 3):
     checkpoint.save(manager, step, _state(0), None, config)
   assert manager.all_steps() == [2, 3]
+
+
+def test_warm_start_takes_the_saved_parts_and_keeps_new_ones(tmp_path):
+  saved = _state(0)
+  manager = checkpoint.make_manager(str(tmp_path))
+  checkpoint.save(manager, 5, saved, None, ml_collections.ConfigDict())
+  fresh = {'coarse': _state(1).params, 'spatial': {'biases': np.ones(3)}}
+  merged = checkpoint.warm_start(
+      fresh, {'coarse': checkpoint.restore_params(str(tmp_path))}, 'run')
+  chex.assert_trees_all_equal(merged['coarse'], saved.params)
+  chex.assert_trees_all_equal(merged['spatial'], fresh['spatial'])
+  with pytest.raises(ValueError, match="'spatial' of run do not match"):
+    checkpoint.warm_start(fresh, {'spatial': {'biases': np.ones(4)}}, 'run')
+  with pytest.raises(ValueError, match="parameters 'fine'"):
+    checkpoint.warm_start(fresh, {'fine': {}}, 'run')
+  with pytest.raises(FileNotFoundError, match='init_from'):
+    checkpoint.restore_params(str(tmp_path / 'empty'))

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from cascade_jax.model import cascade
+from cascade_jax.model import spatial
 from cascade_jax.train import checkpoint
 from cascade_jax.train import loop
 from cascade_jax.train import stages
@@ -121,3 +122,72 @@ def test_one_run_goes_through_all_stages_and_resumes_anywhere(tmp_path):
     assert checkpoint.make_manager(str(workdir)).latest_step() == stop
     resumed = loop.train_and_evaluate(config, str(workdir))
     chex.assert_trees_all_close(resumed.params, straight.params, atol=1e-6)
+
+
+def _spatial_cascade_state(train_config, stage):
+  spatial_model = spatial.SpatialModel(num_joints=3, edges=((0, 1), (1, 2)),
+                                       stride=8, kernel_size=(15, 15))
+  model = cascade.CascadeModel(num_joints=3, pooling=8,
+                               bank_widths=(4, 4, 4, 8), head_widths=(8, 8),
+                               dropout_rate=0.1, fine_bank_widths=(4, 4),
+                               fine_hidden_width=8, context=24,
+                               spatial=spatial_model)
+  state = state_lib.create_train_state(model, (1, 64, 64, 3),
+                                       jax.random.PRNGKey(0))
+  return stages.enter(state, train_config, stage)
+
+
+def _spatial_steps(train_config, stage_name, spatial_loss_weight=0.0):
+  """(params before, params after two steps of ``stage_name``, metrics)."""
+  stage = next(s for s in stages.plan(train_config, True)
+               if s.name == stage_name)
+  state = _spatial_cascade_state(train_config, stage)
+  state = state.replace(step=stage.begin + 1)
+  replicated = jax_utils.replicate(state, devices=jax.local_devices()[:1])
+  train_step = steps.make_train_step(stage_name, True, 0.1,
+                                     spatial_loss_weight)
+  batch = dict(_batch(), torso=np.full((4, 2), 31.5, np.float32))
+  for _ in range(2):
+    replicated, metrics = train_step(replicated, steps.shard(batch, 1))
+  return state.params, jax.tree.map(lambda x: x[0], replicated.params), metrics
+
+
+@pytest.mark.parametrize('stage_name, spatial_loss_weight, expected', [
+    ('coarse', 0.0, {'coarse': True, 'fine': False, 'spatial': False}),
+    ('spatial', 0.0, {'coarse': False, 'fine': False, 'spatial': True}),
+    ('fine', 0.0, {'coarse': False, 'fine': True, 'spatial': False}),
+    ('joint', 0.0, {'coarse': True, 'fine': True, 'spatial': False}),
+    ('joint', 0.5, {'coarse': True, 'fine': True, 'spatial': True}),
+])
+def test_spatial_model_trains_in_its_stage_or_jointly_by_config(
+    stage_name, spatial_loss_weight, expected):
+  train_config = _train_config(coarse=2, spatial=2, fine=2, joint=2)
+  train_config.spatial_loss_weight = spatial_loss_weight
+  before, after, metrics = _spatial_steps(train_config, stage_name,
+                                          spatial_loss_weight)
+  assert _changed(before, after) == expected
+  assert np.isfinite(metrics['e3']).all()
+  if stage_name == 'spatial':
+    np.testing.assert_allclose(metrics['loss'], metrics['e3'])
+
+
+def test_spatial_stage_comes_before_the_fine_stage_and_has_its_own_rate():
+  train_config = _train_config(coarse=2, spatial=2, fine=2, joint=2)
+  assert [s.name for s in stages.plan(train_config, True)] == [
+      'coarse', 'spatial', 'fine', 'joint']
+  before, plain, _ = _spatial_steps(train_config, 'spatial')
+  train_config.spatial_learning_rate = 100 * train_config.learning_rate
+  _, faster, _ = _spatial_steps(train_config, 'spatial')
+  moved = lambda after: float(np.abs(after['spatial']['biases']
+                                     - before['spatial']['biases']).max())
+  assert moved(faster) > 20 * moved(plain) > 0
+
+
+def test_spatial_stage_without_a_spatial_model_is_rejected():
+  train_config = _train_config(coarse=2, spatial=2)
+  stage = stages.plan(train_config, True)[1]
+  state = _cascade_state(train_config, stage)
+  replicated = jax_utils.replicate(state, devices=jax.local_devices()[:1])
+  with pytest.raises(ValueError, match='model.spatial.enabled'):
+    steps.make_train_step('spatial', True, 0.1)(replicated,
+                                                steps.shard(_batch(), 1))

@@ -1,0 +1,36 @@
+"""CPU: the 8x cascade with the MRF spatial model on synthetic FLIC-style data.
+
+Run, from a trained cascade (configs/synthetic_cascade.py in workdirs/cascade):
+  python -m launch.spatial_kernels --config=configs/synthetic_spatial.py
+  python -m launch.train --config=configs/synthetic_spatial.py \
+      --workdir=workdirs/spatial --config.train.init_from=workdirs/cascade
+  python -m launch.eval --config=configs/synthetic_spatial.py \
+      --workdir=workdirs/spatial --config.data.num_distractors='(2, 2)'
+
+The first command writes the kernels (offset histograms of the training
+split); the second trains only the spatial stage, on the frozen coarse
+model's heat-maps; the evaluation scores the coarse argmax, the MRF's argmax,
+the fine model at the coarse argmax and at the MRF's (the full pipeline).
+Without --config.train.init_from the four stages run from scratch. Cost and
+results: BUILD_NOTES.md (spatial model section).
+"""
+
+from cascade_jax.model import spatial
+from configs import synthetic_cascade
+
+
+def get_config():
+  config = synthetic_cascade.get_config()
+  # Other people per scene, (min, max); the builder's default is (0, 2).
+  config.data.num_distractors = (0, 2)
+  config.model.spatial = spatial.default_config(
+      kernel_file='data/spatial/synthetic_flic_96x96_8x.npz',
+      torso_key='torso_center')
+  config.train.stage_steps.spatial = 300
+  # Adam steps for the kernels and biases (pre-softplus) in the spatial
+  # stage: at the ConvNets' 2e-3 the MRF is still worse than the plain
+  # argmax after 300 steps (BUILD_NOTES.md).
+  config.train.spatial_learning_rate = 2e-2
+  config.train.spatial_loss_weight = 0.0   # > 0: also trained in 'joint'
+  config.train.init_from = ''              # a workdir to take parameters from
+  return config
