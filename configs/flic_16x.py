@@ -11,4 +11,5 @@ from configs import flic_8x
 def get_config():
   config = flic_8x.get_config()
   config.model.pooling = 16
+  config.model.spatial.kernel_file = 'data/spatial/flic_16x.npz'
   return config

@@ -10,6 +10,7 @@ import pytest
 
 from cascade_jax import joint_sets
 from cascade_jax.model import build
+from cascade_jax.model import spatial
 
 CONFIG_NAMES = sorted(p.stem for p in
                       (pathlib.Path(__file__).parents[1] / 'configs').glob('*.py')
@@ -65,3 +66,19 @@ def test_unknown_model_name_is_rejected():
   config.model.name = 'hourglass'
   with pytest.raises(ValueError, match="'cascade'"):
     build.build_model(config.model, 11)
+
+
+def test_paper_size_configs_include_the_spatial_model():
+  kernel_files = set()
+  for name, torso_key in (('flic_4x', 'torso_center'),
+                          ('flic_8x', 'torso_center'),
+                          ('flic_16x', 'torso_center'),
+                          ('mpii', 'person_center')):
+    config = _config(name)
+    assert spatial.is_enabled(config.model), name
+    assert config.model.spatial.torso_key == torso_key
+    assert config.train.stage_steps.spatial > 0
+    kernel_files.add(config.model.spatial.kernel_file)
+  # Kernel shapes follow the heat-map size: one file per pooling and dataset.
+  assert len(kernel_files) == 4
+  assert not spatial.is_enabled(_config('synthetic').model)
