@@ -44,6 +44,7 @@ from cascade_jax import joint_sets
 from cascade_jax.data import datasets
 from cascade_jax.model import build
 from cascade_jax.model import cascade
+from cascade_jax.model import spatial
 from cascade_jax.train import checkpoint
 
 
@@ -126,7 +127,7 @@ class Predictor:
     self.config = config
     self.joint_set: joint_sets.JointSet = datasets.joint_set(config.data)
     self.step = step
-    self._model = build.build_model(config.model, self.joint_set.num_joints)
+    self._model = _model(config, self.joint_set)
     self._params = params
     self._batch_size = batch_size
     self._input_size = tuple(int(v) for v in config.data.input_size)  # (W, H)
@@ -143,8 +144,7 @@ class Predictor:
           f'no checkpoints/ folder in {workdir!r}: point at the --workdir of '
           'a training run')
     config = checkpoint.restore_config(workdir)
-    model = build.build_model(config.model,
-                              datasets.joint_set(config.data).num_joints)
+    model = _model(config, datasets.joint_set(config.data))
     state = checkpoint.restore_latest_state(workdir, config, model)
     return cls(config, state.params, int(state.step), batch_size)
 
@@ -243,13 +243,29 @@ class Predictor:
                       crop_to_image=matrices[rows])
 
 
+def _model(config: ml_collections.ConfigDict, joint_set):
+  """The config's model, with its spatial model if any (parameters restored,
+  so no kernel file is needed)."""
+  return build.build_model(
+      config.model, joint_set.num_joints,
+      spatial.build(config, joint_set, initial_kernels=False))
+
+
 def _forward(params, images, *, model, is_cascade: bool, stride: int,
              subpixel: bool) -> dict[str, jax.Array]:
   """uint8 crops [B, H, W, 3] -> coarse 'heatmaps' [B, h, w, J], 'coarse'
   [B, J, 2] argmax and its 'scores' [B, J], and a cascade's final 'cascade'
-  [B, J, 2] locations, all in model-input pixels."""
+  [B, J, 2] locations, all in model-input pixels. A spatial model gets the
+  crop centre as the torso: crops are centred on it, as in training."""
+  inputs = {}
+  if getattr(model, 'spatial', None) is not None:
+    batch, height, width = images.shape[:3]
+    inputs['torso'] = jnp.tile(
+        jnp.array([(width - 1) / 2, (height - 1) / 2], jnp.float32),
+        (batch, 1))
   outputs = model.apply({'params': params},
-                        images.astype(jnp.float32) / 255.0, train=False)
+                        images.astype(jnp.float32) / 255.0, train=False,
+                        **inputs)
   coarse_maps = outputs.coarse_heatmaps if is_cascade else outputs
   joints, scores = heatmap_codec.decode(coarse_maps, stride, subpixel)
   result = {'heatmaps': coarse_maps, 'coarse': joints, 'scores': scores}

@@ -26,11 +26,11 @@ def get_config():
   config.model.spatial = spatial.default_config(
       kernel_file='data/spatial/synthetic_flic_96x96_8x.npz',
       torso_key='torso_center')
-  config.train.stage_steps.spatial = 300
-  # Adam steps for the kernels and biases (pre-softplus) in the spatial
+  config.train.stage_steps.spatial = 600
+  # Peak Adam rate for the kernels and biases (pre-softplus) in the spatial
   # stage: at the ConvNets' 2e-3 the MRF is still worse than the plain
   # argmax after 300 steps (BUILD_NOTES.md).
-  config.train.spatial_learning_rate = 2e-2
+  config.train.spatial_learning_rate = 5e-2
   config.train.spatial_loss_weight = 0.0   # > 0: also trained in 'joint'
   config.train.init_from = ''              # a workdir to take parameters from
   return config

@@ -118,8 +118,9 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict
   returns the results dict.
   """
   source, joint_set = datasets.load_split(config.data, config.data.eval_split)
-  model = build.build_model(config.model, joint_set.num_joints,
-                            spatial.build(config, joint_set))
+  model = build.build_model(
+      config.model, joint_set.num_joints,
+      spatial.build(config, joint_set, initial_kernels=False))
   is_cascade = build.is_cascade(model)
   spec = pipeline.crop_spec(config, joint_set)
   state = checkpoint.restore_latest_state(workdir, config, model)

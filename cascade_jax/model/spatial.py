@@ -264,15 +264,22 @@ def is_enabled(model_config: ml_collections.ConfigDict) -> bool:
   return 'spatial' in model_config and bool(model_config.spatial.enabled)
 
 
-def build(config: ml_collections.ConfigDict, joint_set) -> SpatialModel | None:
-  """The spatial model of an experiment ``config``, or None when it is off."""
+def build(config: ml_collections.ConfigDict, joint_set,
+          initial_kernels: bool = True) -> SpatialModel | None:
+  """The spatial model of an experiment ``config``, or None when it is off.
+
+  With ``initial_kernels`` the kernels start from the config's kernel file
+  (training); without, from uniform kernels, for a model whose parameters
+  are restored from a checkpoint (evaluation, prediction), which then needs
+  no kernel file.
+  """
   if not is_enabled(config.model):
     return None
   settings = config.model.spatial
   if config.model.name != 'cascade':
     raise ValueError(f"model.spatial needs model.name='cascade' (the fine "
                      f'model crops at its argmax), got {config.model.name!r}')
-  if not settings.kernel_file or not os.path.exists(settings.kernel_file):
+  if initial_kernels and not os.path.exists(settings.kernel_file):
     raise FileNotFoundError(
         f'model.spatial.kernel_file={settings.kernel_file!r} does not exist: '
         'compute the kernels from the training split first with '
@@ -284,6 +291,6 @@ def build(config: ml_collections.ConfigDict, joint_set) -> SpatialModel | None:
       edges=tuple(tuple(int(i) for i in e) for e in joint_set.edge_indices),
       stride=config.model.pooling,
       kernel_size=kernel_shape(heatmap_size),
-      kernel_file=settings.kernel_file,
+      kernel_file=settings.kernel_file if initial_kernels else '',
       bias_init=settings.bias_init,
       torso_sigma=settings.torso_sigma)

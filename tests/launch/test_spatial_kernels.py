@@ -98,3 +98,6 @@ def test_missing_kernel_file_names_the_launcher(tmp_path):
   config.model.spatial.kernel_file = str(tmp_path / 'none.npz')
   with pytest.raises(FileNotFoundError, match='launch.spatial_kernels'):
     spatial.build(config, joint_sets.FLIC)
+  # A model whose parameters a checkpoint restores starts from uniform ones.
+  restored = spatial.build(config, joint_sets.FLIC, initial_kernels=False)
+  assert restored.kernel_file == '' and restored.kernel_size == (59, 79)

@@ -1,0 +1,64 @@
+"""End to end: a trained cascade gets the spatial model, trains only its stage,
+then evaluates and predicts with and without it."""
+
+import chex
+import jax
+import numpy as np
+import pytest
+
+import cascade_jax
+from cascade_jax.data import datasets
+from cascade_jax.eval import evaluate
+from cascade_jax.model import spatial
+from cascade_jax.model import spatial_kernels
+from cascade_jax.train import checkpoint
+from cascade_jax.train import loop
+
+
+@pytest.mark.slow
+def test_spatial_stage_from_a_trained_cascade(tiny_cascade, tmp_path):
+  cascade_workdir, cascade_config = tiny_cascade
+  config = cascade_config.copy_and_resolve_references()
+  config.model.spatial = spatial.default_config(
+      kernel_file=str(tmp_path / 'kernels.npz'), torso_key='torso_center')
+  config.train.stage_steps.coarse = 0
+  config.train.stage_steps.fine = 0
+  config.train.stage_steps.joint = 0
+  config.train.stage_steps.spatial = 2
+  config.train.spatial_learning_rate = 0.05
+  config.train.init_from = cascade_workdir
+  kernels, graph, count = spatial_kernels.from_training_split(config)
+  spatial_kernels.save(config.model.spatial.kernel_file, kernels, graph,
+                       config.model.pooling, count)
+
+  workdir = str(tmp_path / 'spatial')
+  state = loop.train_and_evaluate(config, workdir)
+  trained_cascade = checkpoint.restore_params(cascade_workdir)
+  # The ConvNets are frozen; the MRF moved away from its histograms.
+  chex.assert_trees_all_close(
+      {k: state.params[k] for k in ('coarse', 'fine')}, trained_cascade)
+  assert np.abs(jax.nn.softplus(state.params['spatial']['kernels'])
+                - np.maximum(kernels, spatial.KERNEL_FLOOR)).max() > 1e-4
+
+  # Evaluation and prediction restore the MRF: no kernel file needed.
+  (tmp_path / 'kernels.npz').unlink()
+  results = evaluate.evaluate_checkpoint(config, workdir)
+  assert list(results['methods']) == ['coarse', 'spatial',
+                                      'cascade_no_spatial', 'cascade']
+  with_spatial = np.load(f'{workdir}/eval/predictions.npz')
+  evaluate.evaluate_checkpoint(cascade_config, cascade_workdir)
+  without = np.load(f'{cascade_workdir}/eval/predictions.npz')
+  # Without the MRF the windows are where the plain cascade cuts them.
+  np.testing.assert_allclose(with_spatial['cascade_no_spatial'],
+                             without['cascade'], atol=1e-4)
+  np.testing.assert_allclose(with_spatial['coarse'], without['coarse'],
+                             atol=1e-4)
+
+  predictor = cascade_jax.Predictor.from_checkpoint(workdir, batch_size=4)
+  source, _ = datasets.load_split(config.data, 'test')
+  records = [source[i] for i in range(len(source))]
+  got = predictor.predict_crops([r['image'] for r in records],
+                                [r['torso_center'] for r in records],
+                                [r['person_scale'] for r in records])
+  np.testing.assert_allclose(np.stack([p.joints for p in got]),
+                             with_spatial['cascade'], atol=1e-3)
