@@ -366,7 +366,7 @@ def predict_files(predictor: Predictor, paths, out_dir: str, torso=None,
 
 
 def _output_names(paths) -> dict[str, str]:
-  """A unique output file stem per input path (file stem, '-2'... on clashes)."""
+  """A unique output stem per input path: its file stem, then '-2', '-3'..."""
   names, taken = {}, set()
   for path in paths:
     stem = os.path.splitext(os.path.basename(path))[0]

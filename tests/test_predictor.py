@@ -1,4 +1,4 @@
-"""Predictor: the crop rule, file handling, and a trained checkpoint run as a user would."""
+"""Predictor: crop rule, image files, a trained checkpoint as users run it."""
 
 import json
 import pathlib
@@ -33,7 +33,8 @@ def test_default_crop_fills_the_image():
 
 
 def test_default_crop_with_bbox_and_torso():
-  center, scale = predictor_lib.default_crop((480, 720), bbox=(100, 50, 200, 250))
+  center, scale = predictor_lib.default_crop((480, 720),
+                                             bbox=(100, 50, 200, 250))
   np.testing.assert_allclose(center, [150.0, 150.0])
   assert scale == 200.0
   center, scale = predictor_lib.default_crop((480, 720), torso=(30, 40),
@@ -90,7 +91,8 @@ def trained(tiny_cascade):
   """(Predictor, config, test source) of the session's tiny trained cascade."""
   workdir, config = tiny_cascade
   source, _ = datasets.load_split(config.data, 'test')
-  return cascade_jax.Predictor.from_checkpoint(workdir, batch_size=4), config, source
+  predictor = cascade_jax.Predictor.from_checkpoint(workdir, batch_size=4)
+  return predictor, config, source
 
 
 @pytest.mark.slow

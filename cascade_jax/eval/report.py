@@ -168,11 +168,11 @@ def _error_section(predictions, methods, joint_set, config, out_dir) -> str:
       title='x error, all joints (paper Fig. 11)')
   rows = []
   for i, method in enumerate(methods):
-    sigma = {g: precision.sigma_without_outliers(
+    sigma = [precision.sigma_without_outliers(
         np.concatenate([errors[i][visible[:, j], j] for j in idx]), limit)
-             for g, idx in groups.items()}
-    rows.append([METHOD_TITLES[method]] + [f'{v:.2f}' for v in sigma.values()]
-                + [f'{precision.sigma_without_outliers(errors[i][visible], limit):.2f}'])
+             for idx in groups.values()]
+    sigma.append(precision.sigma_without_outliers(errors[i][visible], limit))
+    rows.append([METHOD_TITLES[method]] + [f'{v:.2f}' for v in sigma])
   return _section('x-error histograms', (
       f'<p>Prediction minus ground truth in x, model-input pixels; errors '
       f'beyond &plusmn;{limit:.1f} px (the paper\'s 20 px of 240, scaled) are '

@@ -48,7 +48,8 @@ def test_report_renders_with_every_referenced_image(tiny_cascade):
   assert expected <= set(parser.sources)
   assert sum(s.startswith(('best_', 'worst_')) for s in parser.sources) == 4
   # Paper Table 3 layout for FLIC-style joints, both methods, both thresholds.
-  for text in ('PCK@0.05 (paper Table 3 layout)', 'PCK@0.20 (paper Table 3 layout)',
+  for text in ('PCK@0.05 (paper Table 3 layout)',
+               'PCK@0.20 (paper Table 3 layout)',
                '<th>Wrist</th>', 'cascade (fine)', 'coarse model',
                'Sigma of the x error'):
     assert text in page
