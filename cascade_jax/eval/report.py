@@ -35,7 +35,10 @@ from cascade_jax.train import stages
 
 # What the report reads from the evaluation's predictions.npz.
 PREDICTION_FIELDS = ('coarse', 'gt', 'visible', 'input_scale')
-METHOD_TITLES = {'coarse': 'coarse model', 'cascade': 'cascade (fine)'}
+# Row labels of the methods `evaluate.predict_split` may return.
+METHOD_TITLES = {'coarse': 'coarse model', 'spatial': 'spatial model (MRF)',
+                 'cascade_no_spatial': 'cascade without the MRF',
+                 'cascade': 'cascade (fine)'}
 
 
 def write_report(workdir: str, num_examples: int = 4,
@@ -50,7 +53,7 @@ def write_report(workdir: str, num_examples: int = 4,
   config = checkpoint.restore_config(workdir)
   joint_set = datasets.joint_set(config.data)
   predictions = _load_predictions(workdir, config)
-  methods = [m for m in ('coarse', 'cascade') if m in predictions]
+  methods = present_methods(predictions)
   final = methods[-1]
   out_dir = os.path.join(workdir, 'report')
   os.makedirs(out_dir, exist_ok=True)
@@ -77,6 +80,12 @@ def write_report(workdir: str, num_examples: int = 4,
   with open(path, 'w') as f:
     f.write(_page(f'cascade_jax report: {title}', workdir, sections))
   return path
+
+
+def present_methods(predictions) -> list[str]:
+  """The prediction methods in ``predictions``, in the evaluation's order;
+  the last is the model's final answer."""
+  return [m for m in evaluate.METHODS if m in predictions]
 
 
 def _load_predictions(workdir, config) -> dict[str, np.ndarray]:

@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from cascade_jax.eval import evaluate
 from cascade_jax.eval import report
 
 
@@ -24,6 +25,13 @@ class _Images(html.parser.HTMLParser):
     if self._in_h2:
       self.titles.append(data)
       self._in_h2 = False
+
+
+def test_every_evaluation_method_has_a_title_and_the_final_one_is_last():
+  assert set(report.METHOD_TITLES) == set(evaluate.METHODS)
+  predictions = {'cascade': 0, 'gt': 0, 'coarse': 0, 'spatial': 0}
+  assert report.present_methods(predictions) == ['coarse', 'spatial',
+                                                 'cascade']
 
 
 @pytest.mark.slow
