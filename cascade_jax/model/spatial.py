@@ -237,6 +237,9 @@ def default_config(kernel_file: str,
                    torso_key: str) -> ml_collections.ConfigDict:
   """``config.model.spatial`` of an experiment that uses the spatial model.
 
+  Its training is set in ``config.train``: ``stage_steps.spatial``,
+  ``spatial_learning_rate`` and ``spatial_loss_weight`` (`stages`).
+
   Args:
     kernel_file: where `launch/spatial_kernels.py` writes the kernels computed
       from the training split, and where the model reads them.
@@ -251,11 +254,6 @@ def default_config(kernel_file: str,
       'bias_init': 0.01,          # softplus(b) at initialisation
       'torso_sigma': 1.0,         # the torso joint's Gaussian, in cells
       'histogram_smoothing': 1.0,  # Gaussian blur of the histograms, in cells
-      # Weight of E3 in the joint stage: 0 trains the spatial model only in
-      # its own stage, on frozen coarse heat-maps; > 0 also trains it in the
-      # joint stage, with E1 + lambda * E2 + weight * E3 reaching the coarse
-      # model through it.
-      'joint_loss_weight': 0.0,
   })
 
 

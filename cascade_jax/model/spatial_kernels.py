@@ -27,7 +27,8 @@ from cascade_jax.model import spatial
 def crop_positions(source, spec: pipeline.CropSpec, torso_key: str):
   """Joints and torso of every record in its evaluation crop, in input pixels.
 
-  Only the crop geometry is computed: images are not decoded.
+  Only the crop geometry is computed: no image is warped (and the real
+  datasets' sources leave their JPEGs undecoded).
 
   Returns:
     (joints [N, J, 2], visible [N, J] labelled and inside the crop,
