@@ -99,7 +99,7 @@ def _run_stage(state, stage, train_iterator, eval_source, spec, config,
       config.train.get('spatial_loss_weight', 0.0))
   replicated = jax_utils.replicate(state)
   for step in range(int(state.step) + 1, stage.end + 1):
-    batch = _device_batch(next(train_iterator), num_devices)
+    batch = device_batch(next(train_iterator), num_devices)
     replicated, metrics = p_train_step(replicated, batch)
     report.update(step, metrics)
     if step % config.train.checkpoint_every == 0 or step == stage.end:
@@ -126,15 +126,14 @@ def evaluate_loss(replicated, source, spec, config, is_cascade,
     size = len(batch['image'])
     if size % num_devices:
       continue
-    metrics = p_eval_step(replicated, _device_batch(batch, num_devices))
+    metrics = p_eval_step(replicated, device_batch(batch, num_devices))
     for name, value in metrics.items():
       totals[name] = totals.get(name, 0.0) + float(value[0]) * size
     count += size
   return {name: total / max(count, 1) for name, total in totals.items()}
 
 
-def _device_batch(batch, num_devices):
+def device_batch(batch, num_devices):
   """Drops host-only keys and splits the batch over the local devices."""
-  device_batch = {k: v for k, v in batch.items()
-                  if k not in pipeline.HOST_KEYS}
-  return steps.shard(device_batch, num_devices)
+  kept = {k: v for k, v in batch.items() if k not in pipeline.HOST_KEYS}
+  return steps.shard(kept, num_devices)

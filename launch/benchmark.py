@@ -1,0 +1,67 @@
+"""Speed of the models and of training, laid out as paper Table 2.
+
+  python -m launch.benchmark --config=configs/synthetic.py \
+      --config.data.data_dir=/tmp/tfds_demo --input_steps=50 \
+      --out=/tmp/benchmark_cpu.json
+  python -m launch.benchmark --config=configs/flic_8x.py --out=flic.json
+
+Forward time per image of the coarse model, the fine model and the cascade
+for each --poolings at each --batch_sizes (Table 2 beside the paper's K40
+figures); the training step of each --train_stages in images/s; compile
+time, FLOPs (XLA cost analysis), GFLOP/s and peak memory. --input_steps > 0
+also runs the training loop on the config's real input pipeline and reports
+the fraction of time spent waiting for data (needs the config's dataset).
+Prints tables and writes JSON (cascade_jax/benchmark.py documents fields).
+"""
+
+import json
+
+from absl import app
+from absl import flags
+from ml_collections import config_flags
+
+from cascade_jax import benchmark
+from cascade_jax.train import progress
+
+_CONFIG = config_flags.DEFINE_config_file(
+    'config', None, 'Experiment config file (configs/*.py).')
+_POOLINGS = flags.DEFINE_list('poolings', ['4', '8', '16'],
+                              'Pooling factors of the forward benchmark.')
+_BATCH_SIZES = flags.DEFINE_list(
+    'batch_sizes', ['1', '16'],
+    'Forward batch sizes: 1 (latency) and a throughput batch.')
+_REPEATS = flags.DEFINE_integer('repeats', 10, 'Timed calls per figure.')
+_WARMUP = flags.DEFINE_integer('warmup', 2, 'Untimed calls before timing.')
+_TRAIN_STAGES = flags.DEFINE_list(
+    'train_stages', list(benchmark.TRAIN_STAGES),
+    'Stages whose training step is timed (empty: none).')
+_TRAIN_BATCH_SIZE = flags.DEFINE_integer(
+    'train_batch_size', None, 'Training batch (default train.batch_size).')
+_INPUT_STEPS = flags.DEFINE_integer(
+    'input_steps', 0, 'Timed steps per stage of the loop on the real input '
+    'pipeline (0: skip; needs the dataset).')
+_SEED = flags.DEFINE_integer('seed', 0, 'Parameter and data seed.')
+_OUT = flags.DEFINE_string('out', None, 'Write the results here (JSON).')
+flags.mark_flags_as_required(['config'])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  progress.quiet_library_logs()
+  result = benchmark.run(
+      _CONFIG.value, poolings=[int(p) for p in _POOLINGS.value],
+      batch_sizes=[int(b) for b in _BATCH_SIZES.value],
+      repeats=_REPEATS.value, warmup=_WARMUP.value,
+      train_stages=_TRAIN_STAGES.value,
+      train_batch_size=_TRAIN_BATCH_SIZE.value,
+      input_steps=_INPUT_STEPS.value, seed=_SEED.value)
+  print(benchmark.format_report(result))
+  if _OUT.value:
+    with open(_OUT.value, 'w') as f:
+      json.dump(result, f, indent=2)
+    print(f'wrote {_OUT.value}')
+
+
+if __name__ == '__main__':
+  app.run(main)

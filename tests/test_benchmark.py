@@ -1,0 +1,169 @@
+"""Tests of cascade_jax/benchmark.py at tiny size: fields and sane values,
+never timings."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from cascade_jax import benchmark
+from cascade_jax.data import datasets
+from cascade_jax.data import pipeline
+from configs import synthetic
+
+
+def _tiny_config(data_dir):
+  config = synthetic.get_config()
+  config.data.data_dir = str(data_dir)
+  config.data.image_size = (48, 48)
+  config.data.input_size = (32, 32)
+  config.data.num_train = 8
+  config.data.num_test = 2
+  config.data.worker_count = 0
+  config.model.bank_widths = (4, 4, 4, 8)
+  config.model.head_widths = (8, 8)
+  config.model.fine_bank_widths = (4, 4)
+  config.model.fine_hidden_width = 8
+  config.model.context = 16
+  config.train.batch_size = 2
+  return config
+
+
+@pytest.fixture(scope='module')
+def config(tmp_path_factory):
+  return _tiny_config(tmp_path_factory.mktemp('tfds'))
+
+
+@pytest.fixture(scope='module')
+def result(config):
+  return benchmark.run(config, poolings=(4, 8, 16), batch_sizes=(1, 2),
+                       repeats=2, warmup=1, input_steps=2)
+
+
+def test_summarize_quartiles():
+  assert benchmark.summarize([5.0, 1.0, 3.0, 2.0, 4.0]) == {
+      'median': 3.0, 'q25': 2.0, 'q75': 4.0, 'min': 1.0, 'max': 5.0, 'n': 5}
+
+
+def test_flops_of_a_matmul_are_2mkn():
+  a, b = jnp.ones((8, 16)), jnp.ones((16, 4))
+  compiled, seconds = benchmark.compile_fn(jax.jit(jnp.dot), a, b)
+  assert benchmark.flops(compiled) == 2 * 8 * 16 * 4
+  assert seconds > 0
+
+
+def test_time_calls_counts_repeats_after_warmup():
+  calls = []
+  samples = benchmark.time_calls(lambda: calls.append(1) or jnp.ones(2), (),
+                                 repeats=3, warmup=2)
+  assert len(calls) == 5 and len(samples) == 3
+  assert all(s > 0 for s in samples)
+
+
+@pytest.mark.slow
+def test_table2_layout_beside_the_paper(result):
+  table = result['table2']
+  assert set(table) == {'coarse', 'fine', 'cascade'}
+  for name, row in table.items():
+    assert set(row) == {'4x', '8x', '16x'}
+    for column, cell in row.items():
+      assert cell['paper_k40_ms'] == benchmark.PAPER_K40_MS[name][
+          int(column[:-1])]
+      assert cell['batch1_ms_per_image'] > 0
+      assert cell['throughput_ms_per_image'] > 0
+      assert cell['throughput_batch_size'] == 2
+  assert table['cascade']['8x']['paper_k40_ms'] == 94.2
+
+
+@pytest.mark.slow
+def test_forward_figures_are_consistent(result):
+  assert len(result['forward']) == 3 * 2 * 3  # models x batches x poolings
+  for run in result['forward']:
+    timing = run['time_s']
+    assert 0 < timing['min'] <= timing['q25'] <= timing['median']
+    assert timing['median'] <= timing['q75'] <= timing['max']
+    assert run['ms_per_image'] == pytest.approx(
+        1e3 * timing['median'] / run['batch_size'])
+    assert run['compile_s'] > 0 and run['flops_per_image'] > 0
+    assert run['gflops_per_s'] == pytest.approx(
+        run['flops_per_image'] * run['batch_size'] / timing['median'] / 1e9)
+    assert run['memory']['argument_bytes'] > 0
+  by_key = {(r['model'], r['pooling'], r['batch_size']): r
+            for r in result['forward']}
+  for pooling in (4, 8, 16):
+    # FLOPs per image do not depend on the batch; the cascade holds both.
+    single = by_key['coarse', pooling, 1]['flops_per_image']
+    assert by_key['coarse', pooling, 2]['flops_per_image'] == pytest.approx(
+        single, rel=0.05)
+    assert by_key['cascade', pooling, 1]['flops_per_image'] > single
+    assert by_key['fine', pooling, 1]['flops_per_image'] > 0
+
+
+@pytest.mark.slow
+def test_train_figures_per_stage(result):
+  assert [r['stage'] for r in result['train']] == ['coarse', 'fine', 'joint']
+  coarse_forward = next(r for r in result['forward'] if r['model'] == 'coarse'
+                        and r['pooling'] == 8 and r['batch_size'] == 2)
+  for run in result['train']:
+    assert run['batch_size'] == 2 and run['pooling'] == 8
+    assert run['images_per_s'] == pytest.approx(2 / run['time_s']['median'])
+    assert run['compile_s'] > 0
+  coarse_step = result['train'][0]
+  # Forward + backward over the whole batch (both devices' shards): more
+  # than the forward, less than five forwards.
+  ratio = coarse_step['flops_per_image'] / coarse_forward['flops_per_image']
+  assert 1.5 < ratio < 5
+
+
+@pytest.mark.slow
+def test_input_wait_fractions(result):
+  assert [r['stage'] for r in result['input_wait']] == [
+      'coarse', 'fine', 'joint']
+  for run in result['input_wait']:
+    assert 0 <= run['wait_s'] <= run['wall_s']
+    assert run['wait_fraction'] == pytest.approx(run['wait_s'] / run['wall_s'])
+    assert run['images_per_s'] > 0 and run['resident_images_per_s'] > 0
+    assert run['worker_count'] == 0 and run['steps'] == 2
+
+
+@pytest.mark.slow
+def test_result_is_json_with_memory_and_environment(result):
+  loaded = json.loads(json.dumps(result))
+  assert loaded['peak_memory']['bytes'] > 0
+  assert loaded['peak_memory']['source']
+  assert loaded['environment']['backend'] == jax.default_backend()
+  assert loaded['settings']['input_size'] == [32, 32]
+  text = benchmark.format_report(result)
+  assert '[  94.2]' in text and 'train joint' in text and 'waiting' in text
+
+
+def test_example_batch_matches_the_loader(config):
+  source, joint_set = datasets.load_split(config.data, 'train')
+  spec = pipeline.crop_spec(config, joint_set)
+  loaded = next(iter(pipeline.make_loader(source, spec, 2, train=True,
+                                          seed=0)))
+  made = benchmark.example_batch(spec, 2)
+  assert set(made) == set(loaded) - set(pipeline.HOST_KEYS)
+  for key, value in made.items():
+    assert value.shape == loaded[key].shape, key
+    assert value.dtype == loaded[key].dtype, key
+  assert np.all(made['target_weights'] > 0)
+
+
+def test_train_rejects_fine_stage_on_a_coarse_model(config):
+  coarse_config = _tiny_config(config.data.data_dir)
+  coarse_config.model.name = 'coarse'
+  with pytest.raises(ValueError, match='allowed'):
+    benchmark.train(coarse_config, ('fine',), repeats=1, warmup=0)
+
+
+def test_pmap_cost_analysis_counts_one_device():
+  # Why `train` multiplies the FLOPs by the device count.
+  num_devices = jax.local_device_count()
+  assert num_devices == 2  # conftest
+  step = jax.pmap(jnp.dot)
+  a, b = jnp.ones((num_devices, 8, 16)), jnp.ones((num_devices, 16, 4))
+  compiled, _ = benchmark.compile_fn(step, a, b)
+  assert benchmark.flops(compiled) == 2 * 8 * 16 * 4
