@@ -55,7 +55,7 @@ def get_config() -> ml_collections.ConfigDict:
   # Steps of the three stages (paper Sec. 4.2): coarse on E1, fine on E2 with
   # the coarse model frozen, both on E1 + fine_loss_weight * E2.
   train.stage_steps = ml_collections.ConfigDict(
-      {'coarse': 5000, 'fine': 600, 'joint': 300})
+      {'coarse': 6000, 'fine': 400, 'joint': 150})
   train.fine_loss_weight = 0.1       # lambda (paper)
   train.batch_size = 16              # global, over all devices and hosts
   train.optimizer = 'adam'
