@@ -9,19 +9,33 @@ The demo's data and coarse model (configs/synthetic.py) with the schedule
 and fine model the paper's precision claim was checked with (BUILD_NOTES.md,
 cascade section): coarse 6000 steps, fine 1200 (coarse frozen), joint 600
 (E1 + 0.1 E2); fine banks 32/32 and a 1x1 of 64 (the paper's 64/64/128
-halved), 24 px context. Other pooling factors: --config.model.pooling=4 or 16.
-About 2.5 min on one H100 and roughly an hour on a 2-core CPU.
+halved), 24 px context. About 2.5 min on one H100 and roughly an hour on a
+2-core CPU.
+
+Pooling variants (paper Tables 1-3) by config string, CPU-size:
+  --config=configs/synthetic_cascade.py:4x  (or :8x, the default, or :16x)
+  --config=configs/synthetic_cascade.py:coarse_4x  (the coarse model alone,
+      trained for the same 6000 coarse steps; also coarse_8x, coarse_16x)
 """
 
 from configs import synthetic
 
 
-def get_config():
+VARIANTS = ('4x', '8x', '16x', 'coarse_4x', 'coarse_8x', 'coarse_16x')
+
+
+def get_config(variant: str = '8x'):
+  """The benchmark cascade, or with variant 'coarse_<s>x' its coarse model."""
+  if variant not in VARIANTS:
+    raise ValueError(f'unknown variant {variant!r} of synthetic_cascade; '
+                     f'expected one of {VARIANTS}')
+  coarse_only = variant.startswith('coarse_')
   config = synthetic.get_config()
-  config.model.name = 'cascade'
+  config.model.name = 'coarse' if coarse_only else 'cascade'
+  config.model.pooling = int(variant.removeprefix('coarse_')[:-1])
   config.model.fine_bank_widths = (32, 32)
   config.model.fine_hidden_width = 64
   config.train.stage_steps.coarse = 6000
-  config.train.stage_steps.fine = 1200
-  config.train.stage_steps.joint = 600
+  config.train.stage_steps.fine = 0 if coarse_only else 1200
+  config.train.stage_steps.joint = 0 if coarse_only else 600
   return config

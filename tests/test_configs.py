@@ -11,6 +11,7 @@ import pytest
 from cascade_jax import joint_sets
 from cascade_jax.model import build
 from cascade_jax.model import spatial
+from configs import synthetic_cascade
 
 CONFIG_NAMES = sorted(p.stem for p in
                       (pathlib.Path(__file__).parents[1] / 'configs').glob('*.py')
@@ -82,3 +83,28 @@ def test_paper_size_configs_include_the_spatial_model():
   # Kernel shapes follow the heat-map size: one file per pooling and dataset.
   assert len(kernel_files) == 4
   assert not spatial.is_enabled(_config('synthetic').model)
+
+
+@pytest.mark.parametrize('variant', ['4x', '8x', '16x', 'coarse_4x',
+                                     'coarse_8x', 'coarse_16x'])
+def test_cpu_size_pooling_variants(variant):
+  config = synthetic_cascade.get_config(variant)
+  pooling = int(variant.removeprefix('coarse_')[:-1])
+  model = build.build_model(config.model, 11)
+  assert model.pooling == pooling
+  assert build.is_cascade(model) == (not variant.startswith('coarse_'))
+  steps = config.train.stage_steps
+  assert (steps.fine > 0 and steps.joint > 0) == build.is_cascade(model)
+  assert steps.coarse == synthetic_cascade.get_config().train.stage_steps.coarse
+
+
+def test_unknown_cpu_variant_is_rejected():
+  with pytest.raises(ValueError, match="'32x'.*coarse_4x"):
+    synthetic_cascade.get_config('32x')
+
+
+def test_the_demo_trains_all_three_stages_of_the_cascade():
+  config = _config('synthetic')
+  assert config.model.name == 'cascade'
+  steps = config.train.stage_steps
+  assert steps.coarse > 0 and steps.fine > 0 and steps.joint > 0
