@@ -12,6 +12,10 @@ MPII and LSP crops are scale-normalised by default: the crop side is
 `data.scale_normalised = False` (paper Table 4, "unnormalized") the crop keeps
 the original image scale: 'person_scale' is replaced by
 input width / box_scale, so the crop is `data.input_size` image pixels.
+
+Synthetic splits small enough (`MAX_CACHED_BYTES` decoded) come wrapped in a
+`CachedSource`, which keeps the decoded records it has read: the demo's input
+pipeline then decodes each PNG once, not once per epoch.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ import numpy as np
 from cascade_jax import joint_sets
 
 KNOWN_DATASETS = ('synthetic_pose', 'flic', 'mpii', 'lsp')
+# Synthetic splits up to this size (decoded) are kept in memory once read:
+# the demo's 4000 128x128 images take 197 MB.
+MAX_CACHED_BYTES = 512 * 2**20
 
 
 def joint_set(config: ml_collections.ConfigDict) -> joint_sets.JointSet:
@@ -49,7 +56,10 @@ def load_split(config: ml_collections.ConfigDict, split: str):
             difficulty=_synthetic_difficulty(config)),
         data_dir=config.data_dir)
     builder.download_and_prepare()
-    return builder.as_data_source(split), joint_sets.get(config.builder_config)
+    source = builder.as_data_source(split)
+    if _decoded_bytes(config, split) <= MAX_CACHED_BYTES:
+      source = CachedSource(source)
+    return source, joint_sets.get(config.builder_config)
   if config.name == 'flic':
     from cascade_jax.data.flic import flic  # pylint: disable=g-import-not-at-top
     builder = flic.build(_manual_dir(config), config.data_dir,
@@ -66,6 +76,13 @@ def load_split(config: ml_collections.ConfigDict, split: str):
     return _person_scale(_jpeg_bytes(builder, split), config), joint_sets.LSP
   raise ValueError(f'data.name={config.name!r} is not a known dataset; '
                    f'known: {KNOWN_DATASETS}')
+
+
+def _decoded_bytes(config: ml_collections.ConfigDict, split: str) -> int:
+  """Bytes of a synthetic split's decoded images."""
+  height, width = config.image_size
+  count = config.num_train if split == 'train' else config.num_test
+  return count * height * width * 3
 
 
 def _synthetic_difficulty(config: ml_collections.ConfigDict):
@@ -119,3 +136,32 @@ class OriginalScaleSource:
 
   def __getitem__(self, index):
     return dict(self._source[index], person_scale=self._person_scale)
+
+
+class CachedSource:
+  """A data source that keeps every record it has read.
+
+  For splits that fit in memory (the synthetic ones): after the first epoch
+  a record costs a lookup instead of reading and decoding its PNG (~0.5 ms
+  of the ~0.7 ms per example of the demo's input pipeline, which shares the
+  2 CPU cores with the train step). Each grain worker process fills its own
+  copy. Cached arrays are made read-only, so a consumer that would modify a
+  record in place fails instead of corrupting later epochs.
+  """
+
+  def __init__(self, source):
+    self._source = source
+    self._records = {}
+
+  def __len__(self) -> int:
+    return len(self._source)
+
+  def __getitem__(self, index):
+    record = self._records.get(index)
+    if record is None:
+      record = self._source[index]
+      for value in record.values():
+        if isinstance(value, np.ndarray):
+          value.setflags(write=False)
+      self._records[index] = record
+    return record
