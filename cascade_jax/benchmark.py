@@ -352,12 +352,14 @@ def input_wait(config: ml_collections.ConfigDict, stage_names=TRAIN_STAGES,
   `pipeline.make_loader` over the config's training split with its
   ``data.worker_count``, `loop.device_batch`, the pmapped step) runs
   ``warmup`` untimed then ``steps_per_stage`` timed steps, ending in
-  ``block_until_ready``. 'wait_fraction' = time inside ``next()`` / wall
-  time. The step is dispatched asynchronously as in training, so this is an
-  upper bound on the time the device idles for want of data. For
-  comparison the same loop runs on one resident batch: 'slowdown' =
-  1 - loader images/s / resident images/s also counts the CPU the input
-  workers take from the step on a CPU backend.
+  ``block_until_ready``; one iterator serves all stages, as in training, so
+  a warm-up past the first epoch times a warm `datasets.CachedSource`.
+  'wait_fraction' = time inside ``next()`` / wall time. The step is
+  dispatched asynchronously as in training, so this is an upper bound on
+  the time the device idles for want of data. For comparison the same loop
+  runs on one resident batch: 'slowdown' = 1 - loader images/s / resident
+  images/s also counts the CPU the input workers take from the step on a
+  CPU backend.
   """
   model, state, spec = _train_setup(config, seed)
   stage_names = _stage_names(model, stage_names)
@@ -417,7 +419,7 @@ def _run_loop(p_step, replicated, fetch, count: int):
 def run(config: ml_collections.ConfigDict, *, poolings=(4, 8, 16),
         batch_sizes=(1, 16), repeats: int = 10, warmup: int = 2,
         train_stages=TRAIN_STAGES, train_batch_size: int | None = None,
-        input_steps: int = 0, seed: int = 0) -> dict:
+        input_steps: int = 0, input_warmup: int = 5, seed: int = 0) -> dict:
   """All measurements of ``config``, JSON-ready: 'environment', 'forward',
   'table2', 'train', 'input_wait' (only with ``input_steps`` > 0: it reads
   the config's dataset), 'peak_memory' and the settings used."""
@@ -439,7 +441,7 @@ def run(config: ml_collections.ConfigDict, *, poolings=(4, 8, 16),
   result['train'] = (train(config, train_stages, train_batch_size, repeats,
                            warmup, seed) if train_stages else [])
   result['input_wait'] = (input_wait(config, train_stages, input_steps,
-                                     seed=seed)
+                                     input_warmup, seed)
                           if input_steps and train_stages else [])
   result['peak_memory'] = peak_memory()
   return result

@@ -40,6 +40,9 @@ _TRAIN_BATCH_SIZE = flags.DEFINE_integer(
 _INPUT_STEPS = flags.DEFINE_integer(
     'input_steps', 0, 'Timed steps per stage of the loop on the real input '
     'pipeline (0: skip; needs the dataset).')
+_INPUT_WARMUP = flags.DEFINE_integer(
+    'input_warmup', 5, 'Untimed steps per stage before --input_steps (past '
+    'the first epoch: the synthetic data is then cached).')
 _SEED = flags.DEFINE_integer('seed', 0, 'Parameter and data seed.')
 _OUT = flags.DEFINE_string('out', None, 'Write the results here (JSON).')
 flags.mark_flags_as_required(['config'])
@@ -55,7 +58,8 @@ def main(argv):
       repeats=_REPEATS.value, warmup=_WARMUP.value,
       train_stages=_TRAIN_STAGES.value,
       train_batch_size=_TRAIN_BATCH_SIZE.value,
-      input_steps=_INPUT_STEPS.value, seed=_SEED.value)
+      input_steps=_INPUT_STEPS.value, input_warmup=_INPUT_WARMUP.value,
+      seed=_SEED.value)
   print(benchmark.format_report(result))
   if _OUT.value:
     with open(_OUT.value, 'w') as f:
