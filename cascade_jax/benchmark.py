@@ -348,11 +348,12 @@ def input_wait(config: ml_collections.ConfigDict, stage_names=TRAIN_STAGES,
                seed: int = 0) -> list[dict]:
   """The training loop fed by the real input pipeline: time waiting for data.
 
-  Per stage, the loop of `loop.train_and_evaluate` (next batch from
+  The loop of `loop.train_and_evaluate` (next batch from
   `pipeline.make_loader` over the config's training split with its
   ``data.worker_count``, `loop.device_batch`, the pmapped step) runs
-  ``warmup`` untimed then ``steps_per_stage`` timed steps, ending in
-  ``block_until_ready``; one iterator serves all stages, as in training, so
+  ``warmup`` untimed steps (worker start-up, first reads), then
+  ``steps_per_stage`` timed steps per stage, each ending in
+  ``block_until_ready``. One iterator serves all stages, as in training, so
   a warm-up past the first epoch times a warm `datasets.CachedSource`.
   'wait_fraction' = time inside ``next()`` / wall time. The step is
   dispatched asynchronously as in training, so this is an upper bound on
@@ -381,7 +382,8 @@ def input_wait(config: ml_collections.ConfigDict, stage_names=TRAIN_STAGES,
     def from_loader():
       return loop.device_batch(next(iterator), num_devices)
 
-    replicated, _, _ = _run_loop(p_step, replicated, from_loader, warmup)
+    if name == stage_names[0]:
+      replicated, _, _ = _run_loop(p_step, replicated, from_loader, warmup)
     replicated, waited, wall = _run_loop(p_step, replicated, from_loader,
                                          steps_per_stage)
     replicated, _, resident_wall = _run_loop(

@@ -41,8 +41,8 @@ _INPUT_STEPS = flags.DEFINE_integer(
     'input_steps', 0, 'Timed steps per stage of the loop on the real input '
     'pipeline (0: skip; needs the dataset).')
 _INPUT_WARMUP = flags.DEFINE_integer(
-    'input_warmup', 5, 'Untimed steps per stage before --input_steps (past '
-    'the first epoch: the synthetic data is then cached).')
+    'input_warmup', 5, 'Untimed loop steps before the first --input_steps '
+    '(past the first epoch, the synthetic data is cached).')
 _SEED = flags.DEFINE_integer('seed', 0, 'Parameter and data seed.')
 _OUT = flags.DEFINE_string('out', None, 'Write the results here (JSON).')
 flags.mark_flags_as_required(['config'])
