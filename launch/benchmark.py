@@ -4,6 +4,9 @@
       --config.data.data_dir=/tmp/tfds_demo --input_steps=50 \
       --out=/tmp/benchmark_cpu.json
   python -m launch.benchmark --config=configs/flic_8x.py --out=flic.json
+  # The paper-size model on a CPU (the training steps would take minutes):
+  python -m launch.benchmark --config=configs/flic_8x.py --poolings=8 \
+      --batch_sizes=1 --repeats=2 --warmup=1 --train_stages=
 
 Forward time per image of the coarse model, the fine model and the cascade
 for each --poolings at each --batch_sizes (Table 2 beside the paper's K40
