@@ -212,6 +212,7 @@ def test_from_checkpoint_names_a_workdir_without_checkpoints(tmp_path):
 
 def test_a_coarse_model_maps_its_heatmap_argmax_back_to_the_image():
   config = synthetic.get_config()
+  config.model.name = 'coarse'
   config.data.input_size = (32, 48)  # (W, H): a non-square input
   config.model.bank_widths = (2, 2, 2, 4)
   config.model.head_widths = (4, 4)

@@ -156,6 +156,11 @@ class CachedSource:
   def __len__(self) -> int:
     return len(self._source)
 
+  def __repr__(self) -> str:
+    # grain checks a restored iterator's source by repr: it must name the
+    # wrapped source, not this object's address, or no checkpoint resumes.
+    return f'CachedSource({self._source!r})'
+
   def __getitem__(self, index):
     record = self._records.get(index)
     if record is None:

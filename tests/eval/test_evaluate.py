@@ -22,7 +22,8 @@ def test_lsp_evaluation_writes_one_based_official_predictions(tmp_path):
       crop_center='person_center', box_scale=1.25, input_size=(32, 32),
       worker_count=0))
   config.model.bank_widths, config.model.head_widths = (2, 2, 2, 4), (4, 4)
-  config.train.stage_steps.coarse = 1
+  config.model.name = 'coarse'
+  config.train.stage_steps.update(coarse=1, fine=0, joint=0)
   config.train.batch_size = 2
   config.eval.batch_size = 250
   workdir = str(tmp_path / 'run')

@@ -24,7 +24,8 @@ def _tiny_config(data_dir):
   config.data.worker_count = 0
   config.model.bank_widths = (4, 4, 4, 8)
   config.model.head_widths = (8, 8)
-  config.train.stage_steps.coarse = 4
+  config.model.name = 'coarse'
+  config.train.stage_steps.update(coarse=4, fine=0, joint=0)
   config.train.batch_size = 4
   config.train.log_every = 2
   config.train.checkpoint_every = 2
