@@ -3,7 +3,7 @@
     predictor = Predictor.from_checkpoint('workdirs/demo')
     joints, scores = predictor.predict(image)   # image: uint8 [H, W, 3] RGB
 
-The crop follows the training convention (`pipeline.prepare_example`): a box
+The crop follows the training convention (`pipeline.person_box`): a box
 of width box_scale * person_scale (height in the model's input aspect),
 centred on the person, resized to the model input. At prediction time the
 person's scale and centre are unknown, so the default crop rule is: **the
@@ -42,6 +42,7 @@ from cascade_jax import geometry
 from cascade_jax import heatmaps as heatmap_codec
 from cascade_jax import joint_sets
 from cascade_jax.data import datasets
+from cascade_jax.data import pipeline
 from cascade_jax.model import build
 from cascade_jax.model import cascade
 from cascade_jax.model import spatial
@@ -131,6 +132,7 @@ class Predictor:
     self._params = params
     self._batch_size = batch_size
     self._input_size = tuple(int(v) for v in config.data.input_size)  # (W, H)
+    self._crop_spec = pipeline.crop_spec(config, self.joint_set)
     self._forward = jax.jit(functools.partial(
         _forward, model=self._model, is_cascade=build.is_cascade(self._model),
         stride=config.model.pooling, subpixel=config.eval.subpixel))
@@ -191,12 +193,10 @@ class Predictor:
     if not scales or min(scales) <= 0:
       raise ValueError(f'scales must be positive numbers, got {scales}')
     matrices, crops = [], []
-    width, height = self._input_size
     for image, center, person_scale in zip(images, centers, person_scales):
       for scale in scales:
-        side = self.config.data.box_scale * float(person_scale) * scale
-        matrix = geometry.crop_matrix(center, (side, side * height / width),
-                                      self._input_size)
+        box = pipeline.person_box(self._crop_spec, float(person_scale) * scale)
+        matrix = geometry.crop_matrix(center, box, self._input_size)
         matrices.append(geometry.invert(matrix))
         crops.append(geometry.warp_image(as_rgb(image), matrix,
                                          self._input_size))

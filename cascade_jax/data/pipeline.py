@@ -117,14 +117,21 @@ def prepare_example(record, spec: CropSpec, rng: np.random.Generator | None):
   return example
 
 
+def person_box(spec: CropSpec, person_scale: float) -> tuple[float, float]:
+  """(width, height) in image pixels of the crop around a person of
+  ``person_scale``: ``spec.box_scale`` * person_scale wide, in the model
+  input's aspect. Training, evaluation and prediction all crop this box."""
+  side = spec.box_scale * float(person_scale)
+  width, height = spec.input_size
+  return side, side * height / width
+
+
 def crop_matrix(record, spec: CropSpec, rotation: float, scale: float,
                 flip: bool) -> np.ndarray:
   """[3, 3] image -> input pixels: the person-centred box of ``record``
-  (``spec.box_scale`` * person_scale / ``scale`` wide) rotated by
-  ``rotation`` degrees and optionally mirrored."""
-  side = spec.box_scale * float(record['person_scale']) / scale
-  width, height = spec.input_size
-  box = (side, side * height / width)
+  (``person_box`` of person_scale / ``scale``) rotated by ``rotation``
+  degrees and optionally mirrored."""
+  box = person_box(spec, float(record['person_scale']) / scale)
   return geometry.crop_matrix(record[spec.center_key], box, spec.input_size,
                               rotation, flip)
 

@@ -1,4 +1,4 @@
-"""PCK curves as PNG files, like the paper's Figures 14-16.
+"""Figures as PNG files: PCK curves (paper Figs. 12, 14-16), x-error histograms (Fig. 11), training curves.
 
 Draws on a bare `matplotlib.figure.Figure` with the Agg canvas: no pyplot, no
 display and no global backend switch, so it is safe in launchers and tests.
@@ -43,11 +43,7 @@ def plot_pck_curves(thresholds, curves: dict[str, np.ndarray],
     if np.shape(curve) != thresholds.shape:
       raise ValueError(f'curve {label!r} has shape {np.shape(curve)}, '
                        f'expected [T] = {thresholds.shape}')
-  path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-
-  fig = figure_lib.Figure(figsize=(6.4, 4.8), dpi=100)
-  backend_agg.FigureCanvasAgg(fig)
+  fig = _new_figure((6.4, 4.8))
   ax = fig.add_subplot(1, 1, 1)
   for label, curve in curves.items():
     style = '--' if label == 'Mean' else '-'
@@ -60,9 +56,7 @@ def plot_pck_curves(thresholds, curves: dict[str, np.ndarray],
   ax.set_title(title)
   ax.grid(True, alpha=0.4)
   ax.legend(loc='lower right')
-  fig.tight_layout()
-  fig.savefig(path, format='png')
-  return path
+  return _save(fig, path)
 
 
 def plot_per_joint_curves(thresholds, curve, joint_set: joint_sets_lib.JointSet,
@@ -107,10 +101,7 @@ def plot_error_histograms(errors: dict[str, np.ndarray],
   """
   if not errors:
     raise ValueError('errors is empty: nothing to plot')
-  path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fig = figure_lib.Figure(figsize=(6.4, 4.8), dpi=100)
-  backend_agg.FigureCanvasAgg(fig)
+  fig = _new_figure((6.4, 4.8))
   ax = fig.add_subplot(1, 1, 1)
   bins = np.linspace(-limit, limit, 2 * int(np.ceil(limit)) + 1)
   for label, values in errors.items():
@@ -124,9 +115,7 @@ def plot_error_histograms(errors: dict[str, np.ndarray],
   ax.set_title(title)
   ax.grid(True, alpha=0.4)
   ax.legend(loc='upper right')
-  fig.tight_layout()
-  fig.savefig(path, format='png')
-  return path
+  return _save(fig, path)
 
 
 def plot_training_curves(series: dict[str, tuple[np.ndarray, np.ndarray]],
@@ -144,12 +133,9 @@ def plot_training_curves(series: dict[str, tuple[np.ndarray, np.ndarray]],
   """
   if not series:
     raise ValueError('series is empty: nothing to plot')
-  path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
   columns = min(3, len(series))
   rows = -(-len(series) // columns)
-  fig = figure_lib.Figure(figsize=(4.2 * columns, 3.0 * rows), dpi=100)
-  backend_agg.FigureCanvasAgg(fig)
+  fig = _new_figure((4.2 * columns, 3.0 * rows))
   for i, (tag, (steps, values)) in enumerate(sorted(series.items())):
     ax = fig.add_subplot(rows, columns, i + 1)
     ax.plot(steps, values, marker='.' if len(steps) < 30 else None)
@@ -161,6 +147,20 @@ def plot_training_curves(series: dict[str, tuple[np.ndarray, np.ndarray]],
     ax.set_title(tag)
     ax.set_xlabel('step')
     ax.grid(True, alpha=0.4)
+  return _save(fig, path)
+
+
+def _new_figure(figsize: tuple[float, float]) -> figure_lib.Figure:
+  """A bare Figure on the Agg canvas (module docstring), 100 dpi."""
+  fig = figure_lib.Figure(figsize=figsize, dpi=100)
+  backend_agg.FigureCanvasAgg(fig)
+  return fig
+
+
+def _save(fig: figure_lib.Figure, path: str | os.PathLike) -> pathlib.Path:
+  """Lays ``fig`` out and writes it as PNG, creating missing folders."""
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
   fig.tight_layout()
   fig.savefig(path, format='png')
   return path
