@@ -38,6 +38,9 @@ def get_config() -> ml_collections.ConfigDict:
   data.scale_range = (0.7, 1.3)      # augmentation: person size multiplier
   data.flip_probability = 0.5
   data.worker_count = 1              # grain worker processes
+  # A real dataset's build stops at an unreadable image ('error'), or leaves
+  # its example out and lists it in the dataset's metadata.json ('skip').
+  data.bad_images = 'error'
 
   config.model = model = ml_collections.ConfigDict()
   model.name = 'cascade'            # 'coarse', 'cascade' or 'standard_cascade'

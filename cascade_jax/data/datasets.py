@@ -5,7 +5,9 @@ dataset's joint set. The built-in synthetic dataset is generated on first use;
 the real datasets ('flic', 'mpii', 'lsp') are built on first use from the
 files in `data.manual_dir` (default <data_dir>/downloads/manual; each
 builder's MANUAL_DOWNLOAD_INSTRUCTIONS say which) with the builder config
-`data.builder_config` ('flic' / 'flic_plus', 'mpii', 'lsp' / 'lsp_extended').
+`data.builder_config` ('flic' / 'flic_plus', 'mpii', 'lsp' / 'lsp_extended');
+`data.bad_images` ('error', default, or 'skip') says what a build does with
+an unreadable image (`manual_files.generate`).
 
 MPII and LSP crops are scale-normalised by default: the crop side is
 `data.box_scale` * the person's height (record 'person_scale'). With
@@ -20,6 +22,9 @@ pipeline then decodes each PNG once, not once per epoch.
 
 from __future__ import annotations
 
+import os
+
+from absl import logging
 import ml_collections
 import numpy as np
 
@@ -63,16 +68,17 @@ def load_split(config: ml_collections.ConfigDict, split: str):
   if config.name == 'flic':
     from cascade_jax.data.flic import flic  # pylint: disable=g-import-not-at-top
     builder = flic.build(_manual_dir(config), config.data_dir,
-                         config.builder_config)
+                         config.builder_config, _bad_images(config))
     return _jpeg_bytes(builder, split), joint_sets.FLIC
   if config.name == 'mpii':
     from cascade_jax.data.mpii import mpii  # pylint: disable=g-import-not-at-top
-    builder = mpii.build(_manual_dir(config), config.data_dir)
+    builder = mpii.build(_manual_dir(config), config.data_dir,
+                         _bad_images(config))
     return _person_scale(_jpeg_bytes(builder, split), config), joint_sets.MPII
   if config.name == 'lsp':
     from cascade_jax.data.lsp import lsp  # pylint: disable=g-import-not-at-top
     builder = lsp.build(_manual_dir(config), config.data_dir,
-                        config.builder_config)
+                        config.builder_config, _bad_images(config))
     return _person_scale(_jpeg_bytes(builder, split), config), joint_sets.LSP
   raise ValueError(f'data.name={config.name!r} is not a known dataset; '
                    f'known: {KNOWN_DATASETS}')
@@ -96,10 +102,27 @@ def _synthetic_difficulty(config: ml_collections.ConfigDict):
       num_distractors=tuple(int(n) for n in config.num_distractors))
 
 
+def _bad_images(config: ml_collections.ConfigDict) -> str:
+  """data.bad_images: 'error' (default) or 'skip' (manual_files.generate)."""
+  return config.get('bad_images', 'error')
+
+
 def _jpeg_bytes(builder, split: str):
   """The split with images left as JPEG bytes: the pipeline decodes them at
-  the reduced DCT scale its crop allows (pipeline.py), ~25% faster."""
+  the reduced DCT scale its crop allows (pipeline.py), ~25% faster.
+
+  Warns, on every opening, when the build left examples of the split out
+  (data.bad_images='skip'): results on it are then not comparable with the
+  full split's.
+  """
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  skipped = builder.info.metadata.get('skipped_images', {}).get(split, [])
+  if skipped:
+    logging.warning('%s %s: %d examples were left out at build time '
+                    '(unreadable images, bad_images=skip; listed in %s): %s',
+                    builder.info.full_name, split, len(skipped),
+                    os.path.join(builder.data_dir, 'metadata.json'),
+                    ', '.join(sorted({s['file'] for s in skipped})))
   return builder.as_data_source(
       split, decoders={'image': tfds.decode.SkipDecoding()})
 

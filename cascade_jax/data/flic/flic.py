@@ -25,6 +25,7 @@ Features, in image pixels (x, y), 0-based (examples.mat is 1-based Matlab:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 
 import numpy as np
@@ -157,8 +158,13 @@ class FlicConfig(tfds.core.BuilderConfig):
 class FlicPose(tfds.core.GeneratorBasedBuilder):
   """FLIC / FLIC-plus with 11 joints; see the module docstring."""
 
-  VERSION = tfds.core.Version('1.0.0')
-  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
+  VERSION = tfds.core.Version('1.1.0')
+  RELEASE_NOTES = {
+      '1.0.0': 'Initial release.',
+      '1.1.0': 'Images decoded in full at build time (a truncated file fails '
+               'the build), 16-bit ones by their high byte; the bad_images '
+               'option and metadata.json skipped_images.',
+  }
   MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
   BUILDER_CONFIGS = [
       FlicConfig(name='flic', description='FLIC: 3987 train, 1016 test.'),
@@ -167,7 +173,9 @@ class FlicPose(tfds.core.GeneratorBasedBuilder):
   ]
   DEFAULT_CONFIG_NAME = 'flic'
 
-  def __init__(self, **kwargs):
+  def __init__(self, *, bad_images: str = 'error', **kwargs):
+    """Args: bad_images, 'error' or 'skip' (manual_files.generate)."""
+    self._bad_images = manual_files.check_bad_images(bad_images)
     super().__init__(file_format='array_record', **kwargs)
 
   def _info(self) -> tfds.core.DatasetInfo:
@@ -184,6 +192,7 @@ class FlicPose(tfds.core.GeneratorBasedBuilder):
             image_name=tfds.features.Text(),
             example_index=tfds.features.Tensor(shape=(), dtype=np.int32),
         ),
+        metadata=tfds.core.MetadataDict(),
     )
 
   def _split_generators(self, dl_manager):
@@ -192,18 +201,20 @@ class FlicPose(tfds.core.GeneratorBasedBuilder):
     test = [i for i, example in enumerate(flic) if example.is_test]
     if not self.builder_config.plus:
       train = [i for i, example in enumerate(flic) if example.is_train]
-      return {'train': self._generate_examples(flic_dir, flic, train),
-              'test': self._generate_examples(flic_dir, flic, test)}
+      return {'train': self._generate_examples('train', flic_dir, flic, train),
+              'test': self._generate_examples('test', flic_dir, flic, test)}
     full_dir = os.path.join(dl_manager.manual_dir, 'FLIC-full')
     full = read_examples(os.path.join(full_dir, 'examples.mat'))
     train = read_plus_indices(os.path.join(full_dir, 'tr_plus_indices.mat'),
                               len(full))
-    return {'train': self._generate_examples(full_dir, full, train),
-            'test': self._generate_examples(flic_dir, flic, test)}
+    return {'train': self._generate_examples('train', full_dir, full, train),
+            'test': self._generate_examples('test', flic_dir, flic, test)}
 
-  def _generate_examples(self, folder, examples, indices):
-    for index in indices:
-      yield int(index), make_record(folder, examples[index], int(index))
+  def _generate_examples(self, split, folder, examples, indices):
+    return manual_files.generate(
+        split, ((int(i), functools.partial(make_record, folder, examples[i],
+                                           int(i))) for i in indices),
+        self._bad_images, self.info.metadata)
 
 
 def make_record(folder: str, example: FlicExample, index: int) -> dict:
@@ -225,10 +236,12 @@ def make_record(folder: str, example: FlicExample, index: int) -> dict:
 
 
 def build(manual_dir: os.PathLike | str, data_dir: os.PathLike | str,
-          config: str = 'flic') -> FlicPose:
+          config: str = 'flic', bad_images: str = 'error') -> FlicPose:
   """Builds config 'flic' or 'flic_plus' from ``manual_dir`` into ``data_dir``
-  (a no-op when already built) and returns the builder."""
-  builder = FlicPose(config=config, data_dir=os.fspath(data_dir))
+  (a no-op when already built) and returns the builder. ``bad_images``:
+  'error' or 'skip' (see `manual_files.generate`)."""
+  builder = FlicPose(config=config, data_dir=os.fspath(data_dir),
+                     bad_images=bad_images)
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
       manual_dir=os.fspath(manual_dir)))
   return builder

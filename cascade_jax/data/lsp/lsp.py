@@ -26,6 +26,7 @@ subtracted on load), pixel centres at integers:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 
 import numpy as np
@@ -118,8 +119,13 @@ class LspConfig(tfds.core.BuilderConfig):
 class LspPose(tfds.core.GeneratorBasedBuilder):
   """LSP / LSP-extended with 14 joints; see the module docstring."""
 
-  VERSION = tfds.core.Version('1.0.0')
-  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
+  VERSION = tfds.core.Version('1.1.0')
+  RELEASE_NOTES = {
+      '1.0.0': 'Initial release.',
+      '1.1.0': 'Images decoded in full at build time (a truncated file fails '
+               'the build), 16-bit ones by their high byte; the bad_images '
+               'option and metadata.json skipped_images.',
+  }
   MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
   BUILDER_CONFIGS = [
       LspConfig(name='lsp', description='LSP: 1000 train, 1000 test.'),
@@ -128,7 +134,9 @@ class LspPose(tfds.core.GeneratorBasedBuilder):
   ]
   DEFAULT_CONFIG_NAME = 'lsp'
 
-  def __init__(self, **kwargs):
+  def __init__(self, *, bad_images: str = 'error', **kwargs):
+    """Args: bad_images, 'error' or 'skip' (manual_files.generate)."""
+    self._bad_images = manual_files.check_bad_images(bad_images)
     super().__init__(file_format='array_record', **kwargs)
 
   def _info(self) -> tfds.core.DatasetInfo:
@@ -145,6 +153,7 @@ class LspPose(tfds.core.GeneratorBasedBuilder):
             image_name=tfds.features.Text(),
             example_index=tfds.features.Tensor(shape=(), dtype=np.int32),
         ),
+        metadata=tfds.core.MetadataDict(),
     )
 
   def _split_generators(self, dl_manager):
@@ -160,12 +169,14 @@ class LspPose(tfds.core.GeneratorBasedBuilder):
       lspet_dir = os.path.join(dl_manager.manual_dir, 'lspet_dataset')
       lspet = read_joints(os.path.join(lspet_dir, 'joints.mat'), extended=True)
       train += [(lspet_dir, lspet, i, 5) for i in range(len(lspet))]
-    return {'train': self._generate_examples(train),
-            'test': self._generate_examples(test)}
+    return {'train': self._generate_examples('train', train),
+            'test': self._generate_examples('test', test)}
 
-  def _generate_examples(self, entries):
-    for key, (folder, labels, index, digits) in enumerate(entries):
-      yield key, make_record(folder, labels, index, digits)
+  def _generate_examples(self, split, entries):
+    return manual_files.generate(
+        split, ((key, functools.partial(make_record, *entry))
+                for key, entry in enumerate(entries)),
+        self._bad_images, self.info.metadata)
 
 
 def make_record(folder: str, labels: LspLabels, index: int,
@@ -193,10 +204,12 @@ def make_record(folder: str, labels: LspLabels, index: int,
 
 
 def build(manual_dir: os.PathLike | str, data_dir: os.PathLike | str,
-          config: str = 'lsp') -> LspPose:
+          config: str = 'lsp', bad_images: str = 'error') -> LspPose:
   """Builds config 'lsp' or 'lsp_extended' from ``manual_dir`` into
-  ``data_dir`` (a no-op when already built) and returns the builder."""
-  builder = LspPose(config=config, data_dir=os.fspath(data_dir))
+  ``data_dir`` (a no-op when already built) and returns the builder.
+  ``bad_images``: 'error' or 'skip' (see `manual_files.generate`)."""
+  builder = LspPose(config=config, data_dir=os.fspath(data_dir),
+                    bad_images=bad_images)
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
       manual_dir=os.fspath(manual_dir)))
   return builder

@@ -28,6 +28,7 @@ subtracted on load), pixel centres at integers:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 
 import numpy as np
@@ -211,11 +212,18 @@ def split_persons(release: MpiiRelease, path: str) -> dict[str, list]:
 class MpiiPose(tfds.core.GeneratorBasedBuilder):
   """MPII Human Pose, one example per person; see the module docstring."""
 
-  VERSION = tfds.core.Version('1.0.0')
-  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
+  VERSION = tfds.core.Version('1.1.0')
+  RELEASE_NOTES = {
+      '1.0.0': 'Initial release.',
+      '1.1.0': 'Images decoded in full at build time (a truncated file fails '
+               'the build), 16-bit ones by their high byte; the bad_images '
+               'option and metadata.json skipped_images.',
+  }
   MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
 
-  def __init__(self, **kwargs):
+  def __init__(self, *, bad_images: str = 'error', **kwargs):
+    """Args: bad_images, 'error' or 'skip' (manual_files.generate)."""
+    self._bad_images = manual_files.check_bad_images(bad_images)
     super().__init__(file_format='array_record', **kwargs)
 
   def _info(self) -> tfds.core.DatasetInfo:
@@ -239,24 +247,31 @@ class MpiiPose(tfds.core.GeneratorBasedBuilder):
             annolist_index=tfds.features.Tensor(shape=(), dtype=np.int32),
             annorect_index=tfds.features.Tensor(shape=(), dtype=np.int32),
         ),
+        metadata=tfds.core.MetadataDict(),
     )
 
   def _split_generators(self, dl_manager):
     path = os.path.join(dl_manager.manual_dir, ANNOTATION_FILE)
     release = read_release(path)
     image_dir = os.path.join(dl_manager.manual_dir, IMAGE_FOLDER)
-    return {split: self._generate_examples(release, image_dir, pairs)
+    return {split: self._generate_examples(split, release, image_dir, pairs)
             for split, pairs in split_persons(release, path).items()}
 
-  def _generate_examples(self, release, image_dir, pairs):
-    cached_image, cached_bytes = None, None
-    for key, (image, person) in enumerate(pairs):
-      if image != cached_image:
-        name = release.image_names[image]
-        cached_image, cached_bytes = image, manual_files.read_rgb_image(
-            os.path.join(image_dir, name),
-            f'the MPII image annolist({image + 1}).image.name')
-      yield key, make_record(release, image, person, cached_bytes)
+  def _generate_examples(self, split, release, image_dir, pairs):
+    # The persons of an image are consecutive: read it once for all of them.
+    @functools.lru_cache(maxsize=1)
+    def read_image(image):
+      return manual_files.read_rgb_image(
+          os.path.join(image_dir, release.image_names[image]),
+          f'the MPII image annolist({image + 1}).image.name')
+
+    def make(image, person):
+      return make_record(release, image, person, read_image(image))
+
+    return manual_files.generate(
+        split, ((key, functools.partial(make, image, person))
+                for key, (image, person) in enumerate(pairs)),
+        self._bad_images, self.info.metadata)
 
 
 def make_record(release: MpiiRelease, image: int, person: int,
@@ -296,11 +311,12 @@ def _distance(person: MpiiPerson, point: np.ndarray) -> float:
   return float(np.linalg.norm(centre - point))
 
 
-def build(manual_dir: os.PathLike | str,
-          data_dir: os.PathLike | str) -> MpiiPose:
+def build(manual_dir: os.PathLike | str, data_dir: os.PathLike | str,
+          bad_images: str = 'error') -> MpiiPose:
   """Builds MPII from ``manual_dir`` into ``data_dir`` (a no-op when already
-  built) and returns the builder."""
-  builder = MpiiPose(data_dir=os.fspath(data_dir))
+  built) and returns the builder. ``bad_images``: 'error' or 'skip' (see
+  `manual_files.generate`)."""
+  builder = MpiiPose(data_dir=os.fspath(data_dir), bad_images=bad_images)
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
       manual_dir=os.fspath(manual_dir)))
   return builder
