@@ -152,3 +152,18 @@ def test_specimen_builds_end_to_end_on_its_two_frames(tmp_path):
   for record in records:
     assert record['image'].shape == (480, 720, 3)
     assert record['person_scale'] == 480
+
+
+@pytest.mark.parametrize('name', ['coords', 'torsobox', 'imgdims', 'filepath',
+                                  'istrain', 'istest'])
+def test_missing_field_names_the_field_and_file(tmp_path, name):
+  entries = [fixtures.flic_entry(fixtures.flic_joints(k), f'{k}.jpg',
+                                 train=True) for k in range(2)]
+  for entry in entries:
+    del entry[name]
+  scipy.io.savemat(tmp_path / 'examples.mat',
+                   {'examples': fixtures.struct_array(entries)})
+  with pytest.raises(manual_files.ManualFileError,
+                     match=rf"examples.mat: examples\(1\) has no field "
+                     rf"'{name}'; fields: \["):
+    flic.read_examples(tmp_path / 'examples.mat')

@@ -3,6 +3,7 @@
 import ml_collections
 import numpy as np
 import pytest
+import scipy.io
 
 from cascade_jax.data import datasets
 from cascade_jax.data import manual_files
@@ -114,3 +115,11 @@ def test_specimen_joints_and_images():
     joints = labels.joints[index]
     assert (joints > -20).all() and (joints[:, 0] < width + 20).all()
     assert (joints[:, 1] < height + 20).all()
+
+
+def test_missing_joints_variable_names_it(tmp_path):
+  scipy.io.savemat(tmp_path / 'joints.mat', {'joint': fixtures.lsp_joints(2)})
+  with pytest.raises(manual_files.ManualFileError,
+                     match=r"joints.mat: expected .* variable\(s\) "
+                     r"\['joints'\]; missing \['joints'\]"):
+    lsp.read_joints(tmp_path / 'joints.mat')

@@ -183,3 +183,73 @@ def test_specimen_agrees_with_test_json_and_images_decode(specimen_persons):
     image = feature.decode_example_np(manual_files.read_rgb_image(
         MPII_SPECIMENS / 'images' / person['image'], 'an MPII image'))
     assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+
+
+def _release(edit_images=None, edit_release=None):
+  """The fixture's RELEASE struct, its images (name, rects, train) or the
+  struct itself edited first."""
+  images = fixtures.mpii_images()
+  if edit_images:
+    edit_images(images)
+  release = fixtures.mpii_release(images)
+  if edit_release:
+    edit_release(release)
+  return release
+
+
+def _drop_from_rects(name):
+  """Drops field ``name`` from the rects of image 1 (a struct array)."""
+  def edit(images):
+    for rect in images[0][1]:
+      rect.pop(name)
+  return edit
+
+
+def _drop_from_points(name):
+  """Drops field ``name`` from the points of image 1's first rect."""
+  def edit(images):
+    rect = images[0][1][0]
+    rect['annopoints'] = {'point': fixtures.struct_array([
+        {k: v for k, v in point.items() if k != name}
+        for point in fixtures.full_mpii_points()])}
+  return edit
+
+
+def _rename_image_name(release):
+  release['annolist'][0, 1]['image'] = {'filename': 'b.jpg'}
+
+
+@pytest.mark.parametrize('release,where,name', [
+    (_release(edit_release=lambda r: r.pop('annolist')), 'RELEASE',
+     'annolist'),
+    (_release(edit_release=lambda r: r.pop('img_train')), 'RELEASE',
+     'img_train'),
+    (_release(edit_release=_rename_image_name), r'annolist\(2\).image', 'name'),
+    (_release(_drop_from_points('x')),
+     r'annolist\(1\).annorect\(1\).annopoints.point\(1\)', 'x'),
+    (_release(_drop_from_points('id')),
+     r'annolist\(1\).annorect\(1\).annopoints.point\(1\)', 'id'),
+], ids=['annolist', 'img_train', 'image.name', 'point.x', 'point.id'])
+def test_missing_fields_are_named(tmp_path, release, where, name):
+  path = tmp_path / 'mpii_human_pose_v1_u12_1.mat'
+  scipy.io.savemat(path, {'RELEASE': release})
+  with pytest.raises(manual_files.ManualFileError,
+                     match=rf"u12_1.mat: {where} has no field '{name}'"):
+    mpii.read_release(path)
+
+
+def test_a_partial_head_box_names_the_missing_fields(tmp_path):
+  path = tmp_path / 'mpii_human_pose_v1_u12_1.mat'
+  scipy.io.savemat(path, {'RELEASE': _release(_drop_from_rects('y2'))})
+  with pytest.raises(manual_files.ManualFileError,
+                     match=r"annolist\(1\).annorect\(1\) has the head box "
+                     r"field\(s\) \['x1', 'y1', 'x2'\] but not \['y2'\]"):
+    mpii.read_release(path)
+
+
+def test_optional_fields_may_be_missing(tmp_path):
+  """objpos, scale, annopoints and the head box are absent from many real
+  annorects (test images); single_person and act are not read at all."""
+  path = tmp_path / 'mpii_human_pose_v1_u12_1.mat'
+  scipy.io.savemat(path, {'RELEASE': _release(_drop_from_rects('objpos'))})
+  assert mpii.read_release(path).persons[0][0].center is None

@@ -114,11 +114,18 @@ def parse_person(rect, path: str, where: str) -> MpiiPerson:
     occluded[joint] = (not manual_files.is_empty(flag) and manual_files.scalar(
         flag, path, f'{point_where}.is_visible') == 0)
   head_box = np.zeros(4, np.float32)
-  if not any(manual_files.is_empty(manual_files.optional_field(rect, f))
-             for f in ('x1', 'y1', 'x2', 'y2')):
+  box_fields = ('x1', 'y1', 'x2', 'y2')
+  present = [f for f in box_fields
+             if not manual_files.is_empty(manual_files.optional_field(rect, f))]
+  if present and len(present) < len(box_fields):
+    missing = [f for f in box_fields if f not in present]
+    raise manual_files.ManualFileError(
+        f'{path}: {where} has the head box field(s) {present} but not '
+        f'{missing}: expected all of {list(box_fields)} or none')
+  if present:
     head_box = np.array([manual_files.scalar(getattr(rect, f), path,
                                              f'{where}.{f}') - 1.0
-                         for f in ('x1', 'y1', 'x2', 'y2')], np.float32)
+                         for f in box_fields], np.float32)
   center = None
   objpos = manual_files.optional_field(rect, 'objpos')
   if not manual_files.is_empty(objpos):
