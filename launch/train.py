@@ -9,6 +9,7 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from cascade_jax.train import distributed
 from cascade_jax.train import loop
 from cascade_jax.train import progress
 
@@ -17,12 +18,30 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIR = flags.DEFINE_string(
     'workdir', None, 'Directory for checkpoints, TensorBoard and results.')
 flags.mark_flags_as_required(['config', 'workdir'])
+_DISTRIBUTED = flags.DEFINE_enum(
+    'distributed', 'auto', distributed.MODES,
+    'Train with other processes (jax.distributed). auto: when the three flags '
+    'below are given, or srun / mpirun started several processes; on: always '
+    '(without the flags JAX detects SLURM, Open MPI, Cloud TPU pods); off: '
+    'never.')
+_COORDINATOR_ADDRESS = flags.DEFINE_string(
+    'coordinator_address', None,
+    'host:port of process 0, the same for every process.')
+_NUM_PROCESSES = flags.DEFINE_integer(
+    'num_processes', None, 'Number of processes (with --coordinator_address).')
+_PROCESS_ID = flags.DEFINE_integer(
+    'process_id', None, 'This process, 0 to --num_processes - 1.')
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   progress.quiet_library_logs()
+  try:
+    distributed.initialize(_DISTRIBUTED.value, _COORDINATOR_ADDRESS.value,
+                           _NUM_PROCESSES.value, _PROCESS_ID.value)
+  except ValueError as error:
+    raise app.UsageError(str(error)) from error
   loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
 
 

@@ -14,6 +14,7 @@ import flax.linen as nn
 import grain.checkpoint as grain_checkpoint
 import jax
 import ml_collections
+import numpy as np
 import orbax.checkpoint as ocp
 
 from cascade_jax.model import build
@@ -32,8 +33,12 @@ def make_manager(workdir: str, keep: int = 3) -> ocp.CheckpointManager:
 
 def save(manager: ocp.CheckpointManager, step: int, state: TrainState,
          data_iterator, config: ml_collections.ConfigDict) -> None:
-  """Saves an unreplicated state, the iterator position and the config; waits."""
-  args = {'state': ocp.args.StandardSave(state),
+  """Saves an unreplicated state, the iterator position and the config; waits.
+
+  Every process calls it (Orbax writes the arrays once, each process its
+  iterator position).
+  """
+  args = {'state': ocp.args.StandardSave(_global(state)),
           'config': ocp.args.JsonSave(json.loads(config.to_json()))}
   if data_iterator is not None:
     args['data'] = grain_checkpoint.CheckpointSave(data_iterator)
@@ -53,11 +58,40 @@ def restore(manager: ocp.CheckpointManager, target: TrainState,
     raise FileNotFoundError(
         f'no checkpoint in {manager.directory}: train first, or point '
         '--workdir at a training run')
-  args = {'state': ocp.args.StandardRestore(target)}
+  args = {'state': ocp.args.StandardRestore(_global(target, abstract=True))}
   if data_iterator is not None:
     args['data'] = grain_checkpoint.CheckpointRestore(data_iterator)
   restored = manager.restore(step, args=ocp.args.Composite(**args))
-  return restored['state']
+  return _local(restored['state'])
+
+
+def _global(tree, abstract: bool = False):
+  """With several processes, each one's copy of the arrays of ``tree`` as
+  one array replicated over every device (Orbax saves no process-local
+  arrays); as shapes only when ``abstract`` (a restore target). Python
+  scalars (a fresh state's step) stay. One process: ``tree``."""
+  if jax.process_count() == 1:
+    return tree
+  sharding = jax.sharding.NamedSharding(
+      jax.sharding.Mesh(jax.devices(), ('devices',)),
+      jax.sharding.PartitionSpec())
+
+  def replicated(x):
+    if not isinstance(x, jax.Array):
+      return x
+    if abstract:
+      return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding)
+    return jax.make_array_from_process_local_data(sharding, np.asarray(x))
+
+  return jax.tree.map(replicated, tree)
+
+
+def _local(tree):
+  """The inverse of `_global`: this process's copy, on one local device."""
+  if jax.process_count() == 1:
+    return tree
+  return jax.tree.map(
+      lambda x: x.addressable_data(0) if isinstance(x, jax.Array) else x, tree)
 
 
 def restore_latest_state(workdir: str, config: ml_collections.ConfigDict,

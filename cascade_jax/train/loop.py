@@ -117,9 +117,15 @@ def _run_stage(state, stage, train_iterator, eval_source, spec, config,
 def evaluate_loss(replicated, source, spec, config, is_cascade,
                   num_devices) -> dict[str, float]:
   """Mean E1 (and E2) over the evaluation split; the last partial batch,
-  which would not split over the devices evenly, is left out."""
+  which would not split over the devices evenly, is left out.
+
+  Every process evaluates the whole split: the pmapped step runs on every
+  device of every process, so all must step through the same batches
+  (unequal shards would leave one waiting for the others).
+  """
   loader = pipeline.make_loader(source, spec, config.eval.batch_size,
-                                train=False, seed=config.seed)
+                                train=False, seed=config.seed,
+                                shard_by_process=False)
   p_eval_step = steps.make_eval_step(is_cascade)
   totals, count = {}, 0
   for batch in loader:

@@ -1,7 +1,8 @@
 """Training progress: a live line on a terminal, periodic log lines, TensorBoard.
 
 Device metrics are fetched only at logging steps, so the host does not wait on
-every step.
+every step. With several processes only process 0 reports: the metrics are
+already averaged over every device, so the others would repeat its figures.
 """
 
 from __future__ import annotations
@@ -55,13 +56,15 @@ class Progress:
     self._last_step = start_step
     self._last_time = time.perf_counter()
     self._pending = []
-    self._live = sys.stderr.isatty()
-    is_chief = jax.process_index() == 0
+    self._is_chief = jax.process_index() == 0
+    self._live = self._is_chief and sys.stderr.isatty()
     self._writer = (SummaryWriter(f'{workdir}/tensorboard')
-                    if workdir and is_chief else None)
+                    if workdir and self._is_chief else None)
 
   def update(self, step: int, metrics) -> None:
     """Records the metrics of ``step`` (1-based count of steps done)."""
+    if not self._is_chief:
+      return
     self._pending.append(metrics)
     if step % self._log_every and step != self._total:
       return

@@ -1,0 +1,117 @@
+"""One process of tests/train/test_distributed.py.
+
+  python -m tests.train.distributed_worker OUT DATA_DIR PARTS [COORDINATOR NUM_PROCESSES PROCESS_ID]
+
+Joins the other processes when given a coordinator (alone otherwise), then
+1. steps a tiny coarse model on fixed global batches, each process feeding
+   its slice of them, and writes the parameters to OUT/steps_<process>.npz;
+2. when PARTS is 'steps,loop', runs the real training loop on tiny synthetic
+   data (in DATA_DIR, built beforehand) in OUT/run, shared by the processes,
+   and writes the parameters to OUT/loop_<process>.npz; then runs it again,
+   which restores the last checkpoint, to OUT/restored_<process>.npz.
+The device count comes from XLA_FLAGS, set by the test.
+"""
+
+import os
+import sys
+
+from absl import flags
+from absl import logging
+from flax import jax_utils
+from flax import traverse_util
+import jax
+import numpy as np
+
+from cascade_jax.model import build
+from cascade_jax.train import distributed
+from cascade_jax.train import loop
+from cascade_jax.train import stages
+from cascade_jax.train import state as state_lib
+from cascade_jax.train import steps
+from configs import synthetic
+
+GLOBAL_BATCH = 8
+STEPS = 3
+NUM_JOINTS = 11  # FLIC's, of the synthetic data
+
+
+def tiny_config(data_dir: str):
+  """A coarse model small enough to compile in seconds, on 16 images."""
+  config = synthetic.get_config()
+  config.data.data_dir = data_dir
+  config.data.image_size = (64, 64)
+  config.data.input_size = (64, 64)
+  config.data.num_train = 16
+  config.data.num_test = 5
+  config.data.worker_count = 0
+  config.model.name = 'coarse'
+  config.model.bank_widths = (4, 4, 4, 8)
+  config.model.head_widths = (8, 8)
+  config.model.dropout_rate = 0.5  # masks drawn per global device
+  config.train.stage_steps.update(coarse=2, fine=0, joint=0)
+  config.train.batch_size = GLOBAL_BATCH
+  config.train.log_every = 1
+  config.train.checkpoint_every = 1
+  config.train.eval_every = 2
+  config.eval.batch_size = 4
+  return config
+
+
+def global_batches(num_joints: int):
+  """The same STEPS global batches in every process, at 64x64, 8x pooling."""
+  rng = np.random.default_rng(0)
+  for _ in range(STEPS):
+    yield {'image': rng.integers(0, 256, (GLOBAL_BATCH, 64, 64, 3), np.uint8),
+           'targets': rng.random((GLOBAL_BATCH, 8, 8, num_joints), np.float32),
+           'target_weights': np.ones((GLOBAL_BATCH, num_joints), np.float32)}
+
+
+def initial_state(config):
+  """The tiny coarse model's state before training, in its coarse stage."""
+  model = build.build_model(config.model, NUM_JOINTS, None)
+  state = state_lib.create_train_state(model, (1, 64, 64, 3),
+                                       jax.random.PRNGKey(0))
+  schedule = stages.plan(config.train, is_cascade=False)
+  return stages.enter(state, config.train, schedule[0])
+
+
+def train_steps(config):
+  """The pmapped coarse step on `global_batches`; this process's slice."""
+  replicated = jax_utils.replicate(initial_state(config))
+  step = steps.make_train_step('coarse', False, 0.1)
+  local = GLOBAL_BATCH // jax.process_count()
+  first = jax.process_index() * local
+  for batch in global_batches(NUM_JOINTS):
+    mine = {k: v[first:first + local] for k, v in batch.items()}
+    replicated, _ = step(replicated, steps.shard(mine))
+  return jax_utils.unreplicate(replicated).params
+
+
+def save(path: str, params) -> None:
+  flat = traverse_util.flatten_dict(jax.device_get(params), sep='/')
+  np.savez(path, **flat)
+
+
+def main(out_dir: str, data_dir: str, parts: str, *cluster: str) -> None:
+  flags.FLAGS.mark_as_parsed()  # grain and absl logging expect parsed flags
+  logging.set_verbosity(logging.INFO)
+  if cluster:
+    address, count, index = cluster
+    distributed.initialize('on', address, int(count), int(index))
+  else:
+    distributed.initialize('off')
+  config = tiny_config(data_dir)
+  process = jax.process_index()
+  save(os.path.join(out_dir, f'steps_{process}.npz'), train_steps(config))
+  if 'loop' in parts.split(','):
+    run = os.path.join(out_dir, 'run')
+    trained = loop.train_and_evaluate(config, run)
+    save(os.path.join(out_dir, f'loop_{process}.npz'), trained.params)
+    # The same command again restores the last checkpoint, with nothing
+    # left to train.
+    restored = loop.train_and_evaluate(config, run)
+    save(os.path.join(out_dir, f'restored_{process}.npz'), restored.params)
+
+
+if __name__ == '__main__':
+  main(*sys.argv[1:])

@@ -1,0 +1,191 @@
+"""Multi-process start-up: the decision logic, and two processes training as one."""
+
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+
+import chex
+from flax import traverse_util
+import jax
+import numpy as np
+import pytest
+
+from cascade_jax.data import datasets
+from cascade_jax.train import distributed
+from cascade_jax.train import events
+from tests.train import distributed_worker
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+SRUN_TWO_TASKS = {'SLURM_JOB_ID': '17', 'SLURM_STEP_NODELIST': 'node[1-2]',
+                  'SLURM_NTASKS': '2', 'SLURM_PROCID': '1',
+                  'SLURM_LOCALID': '0'}
+
+
+@pytest.mark.parametrize('environ, job', [
+    ({}, None),
+    (SRUN_TWO_TASKS, 'SLURM'),
+    ({**SRUN_TWO_TASKS, 'SLURM_NTASKS': '1'}, None),
+    # An sbatch script outside srun: one process, whatever the job's tasks.
+    ({k: v for k, v in SRUN_TWO_TASKS.items() if k != 'SLURM_STEP_NODELIST'},
+     None),
+    ({'OMPI_MCA_orte_hnp_uri': 'x', 'OMPI_COMM_WORLD_SIZE': '4'}, 'Open MPI'),
+    ({'OMPI_MCA_orte_hnp_uri': 'x', 'OMPI_COMM_WORLD_SIZE': '1'}, None),
+    ({'TPU_WORKER_HOSTNAMES': 'w0,w1'}, 'TPU slice'),
+    ({'TPU_WORKER_HOSTNAMES': 'w0'}, None),
+])
+def test_cluster_job_from_the_environment(environ, job):
+  assert distributed.cluster_job(environ) == job
+
+
+def test_cluster_job_names_a_bad_count():
+  with pytest.raises(ValueError, match=r"SLURM_NTASKS='two'"):
+    distributed.cluster_job({**SRUN_TWO_TASKS, 'SLURM_NTASKS': 'two'})
+
+
+def test_auto_joins_only_a_job_of_several_processes():
+  assert distributed.initialize_args('auto', environ={}) is None
+  assert distributed.initialize_args('auto', environ=SRUN_TWO_TASKS) == {}
+
+
+def test_on_leaves_detection_to_jax_and_off_stays_alone():
+  assert distributed.initialize_args('on', environ={}) == {}
+  assert distributed.initialize_args('off', environ=SRUN_TWO_TASKS) is None
+
+
+@pytest.mark.parametrize('mode', ['auto', 'on'])
+def test_explicit_flags_win_over_the_environment(mode):
+  args = distributed.initialize_args(mode, 'host0:1234', 4, 3,
+                                     environ=SRUN_TWO_TASKS)
+  assert args == {'coordinator_address': 'host0:1234', 'num_processes': 4,
+                  'process_id': 3}
+
+
+@pytest.mark.parametrize('mode, explicit, message', [
+    ('auto', ('host0:1234', None, None),
+     'missing --num_processes, --process_id'),
+    ('on', (None, 2, 0), 'missing --coordinator_address'),
+    ('auto', ('host0:1234', 2, 2), r'--process_id=2 must be in \[0, '),
+    ('auto', ('host0:1234', 0, 0), r'--process_id=0 must be in \[0, '),
+    ('off', ('host0:1234', 2, 0),
+     'off contradicts --coordinator_address, --num_processes, --process_id'),
+    ('yes', (None, None, None), "--distributed='yes': expected one of"),
+])
+def test_flags_that_do_not_fit_are_named(mode, explicit, message):
+  with pytest.raises(ValueError, match=message):
+    distributed.initialize_args(mode, *explicit, environ={})
+
+
+def test_initialize_connects_with_the_flags_and_logs_the_devices(
+    monkeypatch, caplog):
+  calls = []
+  monkeypatch.setattr(jax.distributed, 'initialize',
+                      lambda **kwargs: calls.append(kwargs))
+  caplog.set_level('INFO')
+  distributed.initialize('on', 'host0:1234', 1, 0)
+  assert calls == [{'coordinator_address': 'host0:1234', 'num_processes': 1,
+                    'process_id': 0}]
+  assert (f'process 0 of 1: {jax.local_device_count()} local devices of '
+          f'{jax.device_count()} (cpu)') in caplog.text
+
+  calls.clear()
+  distributed.initialize('off')
+  assert not calls
+
+
+def test_on_without_a_cluster_says_what_to_give(monkeypatch):
+  def no_cluster(**kwargs):
+    del kwargs
+    raise ValueError('coordinator_address should be defined.')
+
+  monkeypatch.setattr(jax.distributed, 'initialize', no_cluster)
+  with pytest.raises(ValueError, match='found no cluster to join.*give '
+                     '--coordinator_address, --num_processes and --process_id'):
+    distributed.initialize('on')
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(('localhost', 0))
+    return s.getsockname()[1]
+
+
+def _spawn(out_dir, data_dir, parts, devices, *cluster):
+  """A worker process with ``devices`` CPU devices; output to a log file."""
+  env = {**os.environ, 'JAX_PLATFORMS': 'cpu',
+         'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}'}
+  log_path = out_dir / f'process_{cluster[-1] if cluster else "alone"}.log'
+  with open(log_path, 'w') as log:
+    process = subprocess.Popen(
+        [sys.executable, '-m', 'tests.train.distributed_worker', str(out_dir),
+         str(data_dir), parts, *cluster],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+  process.log_path = log_path
+  return process
+
+
+def _wait(processes, timeout):
+  """Waits for all; a hung collective kills them and fails with the logs."""
+  try:
+    for process in processes:
+      process.wait(timeout=timeout)
+  except subprocess.TimeoutExpired:
+    pass
+  failed = []
+  for process in processes:
+    if process.poll() is None:
+      process.kill()
+      process.wait()
+    if process.returncode:
+      failed.append(f'--- {process.log_path} (exit {process.returncode}):\n'
+                    + process.log_path.read_text()[-3000:])
+  assert not failed, '\n'.join(failed)
+
+
+def _params(path):
+  with np.load(path) as flat:
+    return traverse_util.unflatten_dict(dict(flat), sep='/')
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_two_processes_train_as_one_process_with_four_devices(tmp_path):
+  config = distributed_worker.tiny_config(str(tmp_path / 'tfds'))
+  datasets.load_split(config.data, 'train')  # built once, before the workers
+  alone, pair = tmp_path / 'alone', tmp_path / 'pair'
+  alone.mkdir()
+  pair.mkdir()
+  address = f'localhost:{_free_port()}'
+  workers = [_spawn(alone, tmp_path / 'tfds', 'steps', 4)]
+  workers += [_spawn(pair, tmp_path / 'tfds', 'steps,loop', 2, address, '2',
+                     str(index)) for index in range(2)]
+  _wait(workers, timeout=400)
+
+  # The step on fixed global batches: one model in both processes, and the
+  # model of one process with four devices.
+  first, second = (_params(pair / f'steps_{i}.npz') for i in range(2))
+  chex.assert_trees_all_equal(first, second)
+  four_devices = _params(alone / 'steps_0.npz')
+  chex.assert_trees_all_close(first, four_devices, atol=1e-6, rtol=1e-5)
+  initial = jax.device_get(distributed_worker.initial_state(config).params)
+  moved = jax.tree.map(lambda a, b: np.abs(a - b).max(), four_devices, initial)
+  assert max(jax.tree.leaves(moved)) > 1e-4
+
+  # The real loop: both processes end with the same model, which the shared
+  # checkpoint gives back to both.
+  trained = [_params(pair / f'loop_{i}.npz') for i in range(2)]
+  chex.assert_trees_all_equal(trained[0], trained[1])
+  for i in range(2):
+    chex.assert_trees_all_equal(_params(pair / f'restored_{i}.npz'),
+                                trained[0])
+  assert sorted(os.listdir(pair / 'run' / 'checkpoints')) == ['1', '2']
+
+  # Process 0 logs and writes TensorBoard; process 1 says who it is, then
+  # only warnings.
+  chief, other = ((pair / f'process_{i}.log').read_text() for i in range(2))
+  assert 'process 0 of 2: 2 local devices of 4 (cpu)' in chief
+  assert 'process 1 of 2: 2 local devices of 4 (cpu)' in other
+  assert 'step 2/2 | loss' in chief and 'step 2/2' not in other
+  scalars = events.read_scalars(str(pair / 'run' / 'tensorboard'))
+  np.testing.assert_array_equal(scalars['train/loss'][0], [1, 2])
