@@ -70,6 +70,10 @@ def get_config() -> ml_collections.ConfigDict:
   train.checkpoint_every = 1000
   train.eval_every = 0               # test loss every N steps; 0 = only PCK at the end
   train.keep_checkpoints = 2
+  # A step with a non-finite loss or gradient stops training (False), or
+  # changes nothing and is counted (True).
+  train.skip_nonfinite = False
+  train.record_batches = False       # batch hashes to workdir/batches_*.txt
 
   config.eval = evaluation = ml_collections.ConfigDict()
   evaluation.batch_size = 64

@@ -2,15 +2,21 @@
 
 Override any config field on the command line, e.g. --config.train.stage_steps.coarse=100.
 Running the same command again on the same --workdir resumes from the latest
-checkpoint.
+checkpoint. SIGTERM or SIGINT (Ctrl-C) stop it after the current step with a
+checkpoint of that step; it then exits with status 128 + the signal number
+(143, 130), as a process killed by the signal, for schedulers to requeue.
 """
+
+import sys
 
 from absl import app
 from absl import flags
+from absl import logging
 from ml_collections import config_flags
 
 from cascade_jax.train import distributed
 from cascade_jax.train import loop
+from cascade_jax.train import preemption
 from cascade_jax.train import progress
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -42,7 +48,11 @@ def main(argv):
                            _NUM_PROCESSES.value, _PROCESS_ID.value)
   except ValueError as error:
     raise app.UsageError(str(error)) from error
-  loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  try:
+    loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  except preemption.Preempted as stopped:
+    logging.warning('%s', stopped)
+    sys.exit(stopped.exit_code)
 
 
 if __name__ == '__main__':

@@ -2,25 +2,33 @@
 
 Running the same command again on the same workdir resumes from the latest
 checkpoint, including the data iterator's position, so the resumed run sees
-the batches the uninterrupted run would have seen. A new run may start from
-the parameters of another run (``train.init_from``, a workdir): e.g. a
+the batches the uninterrupted run would have seen. SIGTERM or SIGINT stop
+it after the step in flight with a checkpoint of that step (preemption.py).
+A step whose loss or gradients are not finite stops training, or with
+``train.skip_nonfinite`` changes nothing and is counted. A new run may start
+from the parameters of another run (``train.init_from``, a workdir): e.g. a
 trained cascade gets a spatial model and trains only its stage.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import time
 
 from absl import logging
 from flax import jax_utils
 import jax
 import ml_collections
+import numpy as np
 
 from cascade_jax.data import datasets
 from cascade_jax.data import pipeline
 from cascade_jax.model import build
 from cascade_jax.model import spatial
 from cascade_jax.train import checkpoint
+from cascade_jax.train import preemption
 from cascade_jax.train import progress
 from cascade_jax.train import stages
 from cascade_jax.train import state as state_lib
@@ -29,7 +37,13 @@ from cascade_jax.train import steps
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   """Trains ``config`` into ``workdir`` through its stages; returns the final
-  (host) TrainState."""
+  (host) TrainState.
+
+  Raises preemption.Preempted after checkpointing when SIGTERM or SIGINT
+  arrive, and FloatingPointError, naming the step, at a non-finite step
+  (unless ``train.skip_nonfinite``); the latest checkpoint then holds the
+  last good state.
+  """
   num_devices = jax.local_device_count()
   global_batch = config.train.batch_size
   if global_batch % jax.device_count():
@@ -74,37 +88,56 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
 
   report = progress.Progress(total_steps, start_step, global_batch,
                              config.train.log_every, workdir)
+  non_finite = NonFiniteSteps(config.train.skip_nonfinite, workdir,
+                              start_step)
   started = time.perf_counter()
-  for stage in schedule:
-    if start_step >= stage.end:
-      continue
-    if start_step <= stage.begin:
-      state = stages.enter(state, config.train, stage)
-      logging.info('stage %s: steps %d to %d', stage.name, stage.begin + 1,
-                   stage.end)
-    state = _run_stage(state, stage, train_iterator, eval_source, spec, config,
-                       is_cascade, manager, report, num_devices)
-    start_step = stage.end
-  report.close()
+  with preemption.StopRequest() as stop:
+    try:
+      for stage in schedule:
+        if start_step >= stage.end:
+          continue
+        if start_step <= stage.begin:
+          state = stages.enter(state, config.train, stage)
+          logging.info('stage %s: steps %d to %d', stage.name, stage.begin + 1,
+                       stage.end)
+        state = _run_stage(state, stage, train_iterator, eval_source, spec,
+                           config, is_cascade, manager, report, num_devices,
+                           stop, non_finite, workdir)
+        start_step = stage.end
+    finally:
+      report.close()
   logging.info('trained to step %d in %s', total_steps,
                progress.format_duration(time.perf_counter() - started))
   return state
 
 
 def _run_stage(state, stage, train_iterator, eval_source, spec, config,
-               is_cascade, manager, report, num_devices):
+               is_cascade, manager, report, num_devices, stop, non_finite,
+               workdir):
   """Steps ``state`` to the end of ``stage``, checkpointing on the way."""
   p_train_step = steps.make_train_step(
       stage.name, is_cascade, config.train.fine_loss_weight,
-      config.train.get('spatial_loss_weight', 0.0))
-  replicated = jax_utils.replicate(state)
+      config.train.get('spatial_loss_weight', 0.0),
+      config.train.skip_nonfinite)
+  replicated = steps.replicate(state)
   for step in range(int(state.step) + 1, stage.end + 1):
-    batch = device_batch(next(train_iterator), num_devices)
-    replicated, metrics = p_train_step(replicated, batch)
+    host_batch = next(train_iterator)
+    if config.train.record_batches:
+      record_batch(workdir, step, host_batch)
+    replicated, metrics = p_train_step(
+        replicated, device_batch(host_batch, num_devices))
+    non_finite.add(step, metrics)
+    stopping = stop.requested(step)
+    saving = (stopping or step % config.train.checkpoint_every == 0
+              or step == stage.end)
+    if saving or step % config.train.log_every == 0:
+      non_finite.check(stage.name, manager, report)  # before saving or logging
     report.update(step, metrics)
-    if step % config.train.checkpoint_every == 0 or step == stage.end:
+    if saving:
       checkpoint.save(manager, step, jax_utils.unreplicate(replicated),
                       train_iterator, config)
+    if stopping:
+      raise preemption.Preempted(step, stop.signal_number, manager.directory)
     if config.train.eval_every and step % config.train.eval_every == 0:
       eval_metrics = evaluate_loss(replicated, eval_source, spec, config,
                                    is_cascade, num_devices)
@@ -137,6 +170,67 @@ def evaluate_loss(replicated, source, spec, config, is_cascade,
       totals[name] = totals.get(name, 0.0) + float(value[0]) * size
     count += size
   return {name: total / max(count, 1) for name, total in totals.items()}
+
+
+class NonFiniteSteps:
+  """The steps whose loss or gradients were not finite (metrics['finite']).
+
+  The flags stay on device until ``check`` (at logging and checkpoint steps),
+  so the host does not wait on every step. By default ``check`` raises
+  FloatingPointError naming the first bad step, before anything of it is
+  saved. With ``skip`` such steps changed nothing (steps.train_step) and are
+  counted: logged, on TensorBoard (train/skipped_steps) and listed in
+  ``workdir``/skipped_steps.json, which a resumed run reads back.
+  """
+
+  def __init__(self, skip: bool, workdir: str, start_step: int):
+    self._skip = skip
+    self._path = os.path.join(workdir, 'skipped_steps.json')
+    self._pending = []
+    self.skipped = []
+    if os.path.exists(self._path):
+      with open(self._path) as f:
+        self.skipped = [s for s in json.load(f) if s <= start_step]
+
+  def add(self, step: int, metrics: dict) -> None:
+    self._pending.append((step, metrics['finite']))
+
+  def check(self, stage: str, manager, report) -> None:
+    flags = jax.device_get([flag for _, flag in self._pending])
+    bad = [step for (step, _), flag in zip(self._pending, flags)
+           if not np.all(flag)]
+    last = self._pending[-1][0] if self._pending else None
+    self._pending = []
+    if not bad:
+      return
+    if not self._skip:
+      raise FloatingPointError(
+          f'non-finite loss or gradients at step {bad[0]} (stage {stage}); '
+          f'the latest checkpoint, step {manager.latest_step()} in '
+          f'{manager.directory}, holds the last good state. Lower '
+          'train.learning_rate, check the data, or set '
+          'train.skip_nonfinite=True to skip such steps')
+    self.skipped += bad
+    logging.warning('skipped non-finite steps %s (%d skipped so far)', bad,
+                    len(self.skipped))
+    report.scalars(last, {'train/skipped_steps': len(self.skipped)})
+    if jax.process_index() == 0:
+      with open(self._path, 'w') as f:
+        json.dump(self.skipped, f)
+
+
+def record_batch(workdir: str, step: int, batch: dict) -> None:
+  """Appends 'step sha256' of this process's ``batch`` to
+  ``workdir``/batches_<process>.txt (``train.record_batches``): a check that
+  a resumed run sees the uninterrupted run's batches, in its order."""
+  digest = hashlib.sha256()
+  for key in sorted(batch):
+    value = np.ascontiguousarray(batch[key])
+    digest.update(f'{key} {value.dtype} {value.shape}'.encode())
+    digest.update(value.tobytes())
+  path = os.path.join(workdir, f'batches_{jax.process_index()}.txt')
+  with open(path, 'a') as f:
+    f.write(f'{step} {digest.hexdigest()}\n')
 
 
 def device_batch(batch, num_devices):

@@ -21,6 +21,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from cascade_jax import heatmaps
 from cascade_jax.model import cascade
@@ -92,9 +93,15 @@ def _torso(batch) -> dict:
 
 
 def train_step(state: TrainState, batch, *, stage: str, is_cascade: bool,
-               fine_loss_weight: float = 0.1,
-               spatial_loss_weight: float = 0.0) -> tuple[TrainState, dict]:
-  """One optimiser step on ``stage``'s objective; metrics pmean-ed."""
+               fine_loss_weight: float = 0.1, spatial_loss_weight: float = 0.0,
+               skip_nonfinite: bool = False) -> tuple[TrainState, dict]:
+  """One optimiser step on ``stage``'s objective; metrics pmean-ed.
+
+  metrics['finite'] is 1.0 when the loss and the gradients' global norm are
+  finite on every device, else 0.0 (pmean-ed, so every device agrees). With
+  ``skip_nonfinite`` a non-finite step keeps the parameters and optimiser
+  state (chosen on device, no host round-trip) and only advances the step.
+  """
   dropout_key = jax.random.fold_in(
       jax.random.fold_in(state.key, state.step), jax.lax.axis_index(AXIS))
   loss_fn = functools.partial(objective, apply_fn=state.apply_fn, stage=stage,
@@ -106,16 +113,29 @@ def train_step(state: TrainState, batch, *, stage: str, is_cascade: bool,
   grads = jax.lax.pmean(grads, AXIS)
   metrics = {'loss': loss, 'grad_norm': _global_norm(grads), **parts}
   metrics = jax.lax.pmean(metrics, AXIS)
-  return state.apply_gradients(grads=grads), metrics
+  # An Inf loss on one device makes the pmean-ed loss non-finite everywhere;
+  # a NaN or Inf gradient makes the norm non-finite (as does a norm that
+  # overflows float32: gradients beyond 1e19 have diverged anyway).
+  finite = jnp.isfinite(metrics['loss']) & jnp.isfinite(metrics['grad_norm'])
+  metrics['finite'] = finite.astype(jnp.float32)
+  updated = state.apply_gradients(grads=grads)
+  if skip_nonfinite:
+    keep = lambda new, old: jnp.where(finite, new, old)
+    updated = updated.replace(
+        params=jax.tree.map(keep, updated.params, state.params),
+        opt_state=jax.tree.map(keep, updated.opt_state, state.opt_state))
+  return updated, metrics
 
 
 def make_train_step(stage: str, is_cascade: bool, fine_loss_weight: float,
-                    spatial_loss_weight: float = 0.0):
+                    spatial_loss_weight: float = 0.0,
+                    skip_nonfinite: bool = False):
   """``train_step`` for one stage, pmapped over 'batch', state donated."""
   return jax.pmap(
       functools.partial(train_step, stage=stage, is_cascade=is_cascade,
                         fine_loss_weight=fine_loss_weight,
-                        spatial_loss_weight=spatial_loss_weight),
+                        spatial_loss_weight=spatial_loss_weight,
+                        skip_nonfinite=skip_nonfinite),
       axis_name=AXIS, donate_argnums=(0,))
 
 
@@ -167,6 +187,21 @@ def predict_step(state: TrainState, batch, *, is_cascade: bool,
 
 def _global_norm(tree):
   return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree)))
+
+
+def replicate(tree):
+  """A copy of ``tree`` on every local device, [devices, ...], placed as the
+  pmapped steps place their outputs (mesh axis 'batch'): flax's
+  jax_utils.replicate names the axis otherwise, and pmap then traces and
+  compiles every step function twice, for the first step and the rest."""
+  devices = jax.local_devices()
+  sharding = jax.sharding.NamedSharding(
+      jax.sharding.Mesh(np.array(devices), (AXIS,)),
+      jax.sharding.PartitionSpec(AXIS))
+  return jax.tree.map(
+      lambda x: jax.device_put(
+          np.broadcast_to(np.asarray(x), (len(devices),) + np.shape(x)),
+          sharding), tree)
 
 
 def shard(batch, num_devices: int | None = None):

@@ -93,3 +93,48 @@ def test_shard_rejects_indivisible_batches():
   import pytest  # pylint: disable=g-import-not-at-top
   with pytest.raises(ValueError, match='multiple of the device count'):
     steps.shard({'x': np.zeros((3, 2))}, 2)
+
+
+def _nan_batch(size):
+  batch = _batch(size, seed=3)
+  batch['targets'][0, 0, 0, 0] = np.nan  # one device's loss is NaN
+  return batch
+
+
+def test_a_nonfinite_step_is_flagged_on_every_device():
+  replicated = jax_utils.replicate(_state(_model()))
+  _, metrics = _coarse_step()(replicated, steps.shard(_batch(8)))
+  np.testing.assert_array_equal(metrics['finite'], [1.0, 1.0])
+  replicated = jax_utils.replicate(_state(_model()))
+  _, metrics = _coarse_step()(replicated, steps.shard(_nan_batch(8)))
+  np.testing.assert_array_equal(metrics['finite'], [0.0, 0.0])
+
+
+def test_skip_nonfinite_keeps_parameters_and_optimiser_state():
+  state = _state(_model())
+  skip_step = steps.make_train_step('coarse', is_cascade=False,
+                                    fine_loss_weight=0.1, skip_nonfinite=True)
+  replicated, _ = skip_step(jax_utils.replicate(state), steps.shard(_batch(8)))
+  before = jax_utils.unreplicate(replicated)
+  replicated, metrics = skip_step(replicated, steps.shard(_nan_batch(8)))
+  after = jax_utils.unreplicate(replicated)
+  np.testing.assert_array_equal(metrics['finite'], [0.0, 0.0])
+  chex.assert_trees_all_equal(after.params, before.params)
+  chex.assert_trees_all_equal(after.opt_state, before.opt_state)
+  assert int(after.step) == int(before.step) + 1
+  # Without the option the same step poisons the parameters.
+  replicated, _ = _coarse_step()(jax_utils.replicate(before),
+                                 steps.shard(_nan_batch(8)))
+  poisoned = jax_utils.unreplicate(replicated).params
+  assert not all(np.isfinite(x).all() for x in jax.tree.leaves(poisoned))
+
+
+def test_replicate_places_state_as_the_step_returns_it():
+  # Same placement in and out: pmap traces the step once, not twice.
+  state = _state(_model())
+  replicated = steps.replicate(state)
+  chex.assert_trees_all_equal(jax_utils.unreplicate(replicated).params,
+                              state.params)
+  stepped, _ = _coarse_step()(replicated, steps.shard(_batch(8)))
+  assert ([x.sharding for x in jax.tree.leaves(steps.replicate(state))]
+          == [x.sharding for x in jax.tree.leaves(stepped)])
