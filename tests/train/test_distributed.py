@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 from cascade_jax.data import datasets
+from cascade_jax.model import build
+from cascade_jax.train import checkpoint
 from cascade_jax.train import distributed
 from cascade_jax.train import events
 from tests.train import distributed_worker
@@ -180,6 +182,12 @@ def test_two_processes_train_as_one_process_with_four_devices(tmp_path):
     chex.assert_trees_all_equal(_params(pair / f'restored_{i}.npz'),
                                 trained[0])
   assert sorted(os.listdir(pair / 'run' / 'checkpoints')) == ['1', '2']
+  # One process (launch.eval) reads the checkpoint of several.
+  alone_model = build.build_model(config.model, distributed_worker.NUM_JOINTS,
+                                  None)
+  evaluated = checkpoint.restore_latest_state(str(pair / 'run'), config,
+                                              alone_model)
+  chex.assert_trees_all_equal(jax.device_get(evaluated.params), trained[0])
 
   # Process 0 logs and writes TensorBoard; process 1 says who it is, then
   # only warnings.
