@@ -25,6 +25,7 @@ from ml_collections import config_flags
 
 from cascade_jax import benchmark
 from cascade_jax.train import progress
+from launch import config_overrides
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Experiment config file (configs/*.py).')
@@ -71,4 +72,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=config_overrides.parse_flags)
