@@ -32,6 +32,11 @@ def _config(data_dir, skip):
   return config
 
 
+@pytest.fixture(scope='module')
+def data_dir(tmp_path_factory):
+  return tmp_path_factory.mktemp('nonfinite_tfds')
+
+
 @pytest.fixture
 def poisoned(monkeypatch):
   """Makes the targets of the BAD_STEP-th training batch NaN."""
@@ -50,13 +55,13 @@ def poisoned(monkeypatch):
 
 @pytest.mark.slow
 def test_a_nonfinite_step_stops_training_and_keeps_the_last_good_checkpoint(
-    tmp_path, poisoned):
+    tmp_path, data_dir, poisoned):
   del poisoned
   workdir = str(tmp_path / 'run')
   # Found at step 4 (a checkpoint step), before its state is saved.
   with pytest.raises(FloatingPointError,
                      match=f'at step {BAD_STEP} \\(stage coarse\\).*step 2 '):
-    loop.train_and_evaluate(_config(tmp_path / 'tfds', False), workdir)
+    loop.train_and_evaluate(_config(data_dir, False), workdir)
   manager = checkpoint.make_manager(workdir)
   assert manager.all_steps() == [2]
   params = checkpoint.restore_params(workdir)
@@ -64,11 +69,11 @@ def test_a_nonfinite_step_stops_training_and_keeps_the_last_good_checkpoint(
 
 
 @pytest.mark.slow
-def test_skip_nonfinite_skips_the_step_and_counts_it(tmp_path, poisoned):
+def test_skip_nonfinite_skips_the_step_and_counts_it(tmp_path, data_dir,
+                                                    poisoned):
   del poisoned
   workdir = tmp_path / 'run'
-  state = loop.train_and_evaluate(_config(tmp_path / 'tfds', True),
-                                  str(workdir))
+  state = loop.train_and_evaluate(_config(data_dir, True), str(workdir))
   assert int(state.step) == 6
   assert all(np.isfinite(x).all() for x in jax.tree.leaves(state.params))
   with open(workdir / 'skipped_steps.json') as f:

@@ -5,7 +5,9 @@ tiny config, stop it at a step drawn by a seeded RNG, rerun the same command
 and compare the result bit for bit with an uninterrupted run of the same
 length and checkpoint interval. ``train.record_batches`` writes a hash of
 every batch each step consumed, so the tests also see that the runs took the
-same batches in the same order.
+same batches in the same order. The subprocesses share a persistent
+compilation cache (the first one compiles), which cuts each start from ~15 s
+to ~5 s of CPU.
 """
 
 import importlib.util
@@ -73,9 +75,17 @@ def _command(config_file, workdir):
           f'--workdir={workdir}']
 
 
-def _start_and_wait_for(command, step):
+def _environment(straight_workdir):
+  return {**os.environ,
+          'JAX_COMPILATION_CACHE_DIR': str(straight_workdir.parent / 'cache'),
+          'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS': '0',
+          'JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES': '0'}
+
+
+def _start_and_wait_for(command, env, step):
   """Starts ``command`` and returns it once it logs a step >= ``step``."""
-  process = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE,
+  process = subprocess.Popen(command, cwd=REPO, env=env,
+                             stderr=subprocess.PIPE,
                              stdout=subprocess.DEVNULL, text=True)
   for line in process.stderr:
     logged = re.search(r'step (\d+)/', line)
@@ -85,8 +95,9 @@ def _start_and_wait_for(command, step):
   pytest.fail(f'{command} exited ({process.returncode}) before step {step}')
 
 
-def _finish(command):
-  result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+def _finish(command, env):
+  result = subprocess.run(command, cwd=REPO, env=env, capture_output=True,
+                          text=True)
   assert result.returncode == 0, result.stderr[-3000:]
 
 
@@ -116,8 +127,9 @@ def test_sigkill_at_a_random_step_then_the_same_command_resumes(straight):
   config_file, straight_workdir = straight
   workdir = straight_workdir.parent / 'killed'
   command = _command(config_file, workdir)
+  env = _environment(straight_workdir)
   kill_at = random.Random(6).randint(3, STEPS // 2)
-  process = _start_and_wait_for(command, kill_at)
+  process = _start_and_wait_for(command, env, kill_at)
   process.kill()
   assert process.wait() == -signal.SIGKILL
   last_step = _batches(workdir)[-1][0]
@@ -128,7 +140,7 @@ def test_sigkill_at_a_random_step_then_the_same_command_resumes(straight):
   assert 0 <= last_step - saved <= CHECKPOINT_EVERY
   steps_before = len(_batches(workdir))
 
-  _finish(command)
+  _finish(command, env)
   resumed = _batches(workdir)[steps_before:]
   assert [step for step, _ in resumed] == list(range(saved + 1, STEPS + 1))
   _assert_same_run(workdir, straight_workdir)
@@ -139,8 +151,9 @@ def test_sigterm_checkpoints_the_step_in_flight_and_exits(straight):
   config_file, straight_workdir = straight
   workdir = straight_workdir.parent / 'terminated'
   command = _command(config_file, workdir)
+  env = _environment(straight_workdir)
   stop_at = random.Random(7).randint(3, STEPS // 2)
-  process = _start_and_wait_for(command, stop_at)
+  process = _start_and_wait_for(command, env, stop_at)
   process.send_signal(signal.SIGTERM)
   log = process.stderr.read()
   assert process.wait() == 128 + signal.SIGTERM, log[-3000:]
@@ -152,7 +165,7 @@ def test_sigterm_checkpoints_the_step_in_flight_and_exits(straight):
   assert checkpoint.make_manager(str(workdir)).latest_step() == step
   assert _batches(workdir)[-1][0] == step
 
-  _finish(command)
+  _finish(command, env)
   _assert_same_run(workdir, straight_workdir)
 
 
