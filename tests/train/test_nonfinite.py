@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from cascade_jax.train import checkpoint
+from cascade_jax.train import events
 from cascade_jax.train import loop
 from configs import synthetic
 
@@ -78,6 +79,11 @@ def test_skip_nonfinite_skips_the_step_and_counts_it(tmp_path, data_dir,
   assert all(np.isfinite(x).all() for x in jax.tree.leaves(state.params))
   with open(workdir / 'skipped_steps.json') as f:
     assert json.load(f) == [BAD_STEP]
+  # Found at step 4 (a log and checkpoint step).
+  steps, counts = events.read_scalars(str(workdir / 'tensorboard'))[
+      'train/skipped_steps']
+  np.testing.assert_array_equal(steps, [4])
+  np.testing.assert_array_equal(counts, [1])
 
 
 def test_the_skip_count_resumes_with_the_checkpoint(tmp_path):
