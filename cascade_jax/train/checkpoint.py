@@ -1,13 +1,18 @@
 """Orbax checkpoints of the TrainState, the data iterator and the config.
 
 Orbax writes each step into a temporary directory and renames it when
-complete, so an interrupted save never hides the previous checkpoint.
+complete, and removes steps past ``keep`` only after that: a save that fails
+or is interrupted leaves the previous checkpoint as the latest, loadable
+(tests/train/test_checkpoint.py). `check_writable` finds an unusable workdir
+before training starts; a checkpoint of another architecture is refused with
+the parameters that differ.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 
 from etils import epath
 import flax.linen as nn
@@ -31,19 +36,40 @@ def make_manager(workdir: str, keep: int = 3) -> ocp.CheckpointManager:
                                item_names=('state', 'data', 'config'))
 
 
+def check_writable(workdir: str) -> None:
+  """Raises OSError naming ``workdir``/checkpoints unless it can be created
+  and written: before training starts rather than at the first save."""
+  directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
+  try:
+    os.makedirs(directory, exist_ok=True)
+    with tempfile.TemporaryFile(dir=directory):
+      pass
+  except OSError as error:
+    raise OSError(error.errno, f'cannot write checkpoints to {directory} '
+                  f'(--workdir={workdir}): {error.strerror or error}') from error
+
+
 def save(manager: ocp.CheckpointManager, step: int, state: TrainState,
          data_iterator, config: ml_collections.ConfigDict) -> None:
   """Saves an unreplicated state, the iterator position and the config; waits.
 
   Every process calls it (Orbax writes the arrays once, each process its
-  iterator position).
+  iterator position). Raises RuntimeError naming the directory and the step
+  when the save fails; the previous checkpoint then stays the latest.
   """
   args = {'state': ocp.args.StandardSave(_global(state)),
           'config': ocp.args.JsonSave(json.loads(config.to_json()))}
   if data_iterator is not None:
     args['data'] = grain_checkpoint.CheckpointSave(data_iterator)
-  manager.save(step, args=ocp.args.Composite(**args), force=True)
-  manager.wait_until_finished()
+  previous = manager.latest_step()
+  try:
+    manager.save(step, args=ocp.args.Composite(**args), force=True)
+    manager.wait_until_finished()
+  except Exception as error:  # Orbax and the file system raise many types.
+    raise RuntimeError(
+        f'saving checkpoint step {step} to {manager.directory} failed: '
+        f'{error}; the latest complete checkpoint is still '
+        f'{"none" if previous is None else f"step {previous}"}') from error
 
 
 def restore(manager: ocp.CheckpointManager, target: TrainState,
@@ -61,8 +87,52 @@ def restore(manager: ocp.CheckpointManager, target: TrainState,
   args = {'state': ocp.args.StandardRestore(_global(target, abstract=True))}
   if data_iterator is not None:
     args['data'] = grain_checkpoint.CheckpointRestore(data_iterator)
-  restored = manager.restore(step, args=ocp.args.Composite(**args))
+  try:
+    restored = manager.restore(step, args=ocp.args.Composite(**args))
+  except ValueError as error:
+    mismatch = _parameter_mismatch(manager, step, target)
+    if mismatch:
+      raise ValueError(mismatch) from error
+    raise
   return _local(restored['state'])
+
+
+def _parameter_mismatch(manager: ocp.CheckpointManager, step: int,
+                        target: TrainState) -> str | None:
+  """What differs between the saved parameters of ``step`` and those of
+  ``target`` (paths and shapes), or None when they agree."""
+  saved = ocp.StandardCheckpointHandler().metadata(
+      manager.directory / str(step) / 'state').tree['params']
+  saved, here = _shapes(saved), _shapes(target.params)
+  differences = [f'{path}: {saved[path]} saved, {here[path]} here'
+                 for path in sorted(saved.keys() & here.keys())
+                 if saved[path] != here[path]]
+  differences += [f'{path}: {saved[path]} saved, not in this model'
+                  for path in sorted(saved.keys() - here.keys())]
+  differences += [f'{path}: not saved, {here[path]} in this model'
+                  for path in sorted(here.keys() - saved.keys())]
+  if not differences:
+    return None
+  model = _saved_config(manager, step).get('model', {})
+  shown = differences[:10] + ([f'... {len(differences) - 10} more']
+                              if len(differences) > 10 else [])
+  return (f'checkpoint step {step} of {manager.directory} holds another '
+          f'architecture than this model ({len(differences)} parameter '
+          'arrays differ):\n  ' + '\n  '.join(shown) +
+          f'\nIt was saved with the model config {json.dumps(model)}')
+
+
+def _shapes(tree) -> dict[str, tuple[int, ...]]:
+  """{'coarse/bank_0/conv_0/kernel': shape} of a parameter tree."""
+  return {jax.tree_util.keystr(path, simple=True, separator='/'):
+          tuple(leaf.shape)
+          for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def _saved_config(manager: ocp.CheckpointManager, step: int) -> dict:
+  restored = manager.restore(
+      step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
+  return restored['config']
 
 
 def _global(tree, abstract: bool = False):
@@ -77,7 +147,7 @@ def _global(tree, abstract: bool = False):
       jax.sharding.PartitionSpec())
 
   def replicated(x):
-    if not isinstance(x, jax.Array):
+    if not isinstance(x, (jax.Array, jax.ShapeDtypeStruct)):
       return x
     if abstract:
       return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding)
@@ -120,9 +190,7 @@ def restore_config(workdir: str) -> ml_collections.ConfigDict:
   step = manager.latest_step()
   if step is None:
     raise FileNotFoundError(f'no checkpoint in {manager.directory}')
-  restored = manager.restore(
-      step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
-  return ml_collections.ConfigDict(restored['config'])
+  return ml_collections.ConfigDict(_saved_config(manager, step))
 
 
 def restore_params(workdir: str) -> dict:
@@ -133,9 +201,16 @@ def restore_params(workdir: str) -> dict:
   if step is None:
     raise FileNotFoundError(f'no checkpoint in {manager.directory} to start '
                             'from (train.init_from)')
+  target = None
+  if jax.process_count() > 1:
+    # Several processes need a target on their devices: the saved shapes.
+    saved = ocp.StandardCheckpointHandler().metadata(
+        manager.directory / str(step) / 'state').tree
+    target = _global(jax.tree.map(
+        lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype), saved), abstract=True)
   restored = manager.restore(
-      step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
-  return restored['state']['params']
+      step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))
+  return _local(restored['state'])['params']
 
 
 def warm_start(params: dict, saved: dict, source: str) -> dict:

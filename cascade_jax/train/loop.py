@@ -50,6 +50,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
     raise ValueError(f'train.batch_size={global_batch} must be a multiple of '
                      f'the {jax.device_count()} devices')
   local_batch = global_batch // jax.process_count()
+  checkpoint.check_writable(workdir)  # Before hours of data and compiling.
 
   train_source, joint_set = datasets.load_split(config.data, 'train')
   eval_source, _ = datasets.load_split(config.data, config.data.eval_split)

@@ -1,21 +1,27 @@
 """Orbax checkpoints: bit-exact round trip of state and data-iterator position."""
 
+import os
+
 import chex
 import grain.python as grain
 import jax
 import ml_collections
 import numpy as np
+import orbax.checkpoint as ocp
 import pytest
 
 from cascade_jax.model import coarse
 from cascade_jax.train import checkpoint
+from cascade_jax.train import loop
 from cascade_jax.train import stages
 from cascade_jax.train import state as state_lib
+from configs import synthetic
 
 
-def _state(seed):
+def _state(seed, bank_widths=(2, 2, 2, 4), head_widths=(4, 4)):
   model = coarse.CoarseHeatmapModel(num_joints=2, pooling=4,
-                                    bank_widths=(2, 2, 2, 4), head_widths=(4, 4))
+                                    bank_widths=bank_widths,
+                                    head_widths=head_widths)
   config = ml_collections.ConfigDict(dict(
       optimizer='adam', learning_rate=1e-3, warmup_steps=2,
       weight_decay=0.0, grad_clip_norm=0.0))
@@ -85,3 +91,78 @@ def test_warm_start_takes_the_saved_parts_and_keeps_new_ones(tmp_path):
     checkpoint.warm_start(fresh, {'fine': {}}, 'run')
   with pytest.raises(FileNotFoundError, match='init_from'):
     checkpoint.restore_params(str(tmp_path / 'empty'))
+
+
+def test_restore_into_another_architecture_names_the_parameters(tmp_path):
+  manager = checkpoint.make_manager(str(tmp_path))
+  config = ml_collections.ConfigDict({'model': {'bank_widths': (2, 2, 2, 4)}})
+  checkpoint.save(manager, 3, _state(0), None, config)
+  with pytest.raises(ValueError, match=(
+      r'step 3 of .*checkpoints holds another architecture than this model '
+      r'\(9 parameter arrays differ\):\n  bank0/conv3/bias: \(2,\) saved, '
+      r'\(3,\) here\n  bank0/conv3/kernel: \(5, 5, 2, 2\) saved, '
+      r'\(5, 5, 2, 3\) here\n(.|\n)*It was saved with the model config '
+      r'\{"bank_widths": \[2, 2, 2, 4\]\}')):
+    checkpoint.restore(manager, _state(0, bank_widths=(2, 2, 3, 4)))
+  with pytest.raises(ValueError, match=r'head2/kernel: not saved, \(1, 1, 4, '
+                     r'4\) in this model'):
+    checkpoint.restore(manager, _state(0, head_widths=(4, 4, 4)))
+
+
+# The aborted save leaves the config writer's coroutine unawaited.
+@pytest.mark.filterwarnings('ignore:coroutine .* was never awaited')
+def test_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+  saved = _state(0)
+  config = ml_collections.ConfigDict({'seed': 0})
+  # keep=1: step 1 would be the one removed if step 2 were complete.
+  checkpoint.save(checkpoint.make_manager(str(tmp_path), keep=1), 1, saved,
+                  None, config)
+
+  def fail(*args, **kwargs):
+    raise OSError(28, 'No space left on device')
+
+  # The state's writer fails after Orbax has made step 2's temporary folder.
+  monkeypatch.setattr(ocp.StandardCheckpointHandler, 'async_save', fail)
+  with pytest.raises(RuntimeError, match=(
+      r'saving checkpoint step 2 to .*checkpoints failed: .*No space left on '
+      r'device.*; the latest complete checkpoint is still step 1')):
+    checkpoint.save(checkpoint.make_manager(str(tmp_path), keep=1), 2,
+                    _state(1), None, config)
+  monkeypatch.undo()
+  # Step 2 was begun (its temporary folder is there), never completed.
+  names = sorted(p.name for p in (tmp_path / 'checkpoints').iterdir())
+  assert len(names) == 2 and names[0] == '1' and names[1].startswith('2.')
+  manager = checkpoint.make_manager(str(tmp_path), keep=1)
+  assert manager.all_steps() == [1]
+  restored = checkpoint.restore(manager, _state(1))
+  chex.assert_trees_all_equal(restored.params, saved.params)
+  chex.assert_trees_all_equal(restored.opt_state, saved.opt_state)
+  # Saving works again once the cause is gone.
+  checkpoint.save(manager, 2, restored, None, config)
+  assert checkpoint.make_manager(str(tmp_path), keep=1).all_steps() == [2]
+
+
+@pytest.mark.parametrize('how', ['under_a_file', 'read_only'])
+def test_unwritable_workdir_is_named_before_training(tmp_path, how):
+  if how == 'under_a_file':
+    (tmp_path / 'file').write_text('')
+    workdir = tmp_path / 'file' / 'run'
+  else:
+    if os.geteuid() == 0:
+      pytest.skip('root writes to read-only directories')
+    workdir = tmp_path / 'run'
+    (workdir / 'checkpoints').mkdir(parents=True)
+    (workdir / 'checkpoints').chmod(0o500)
+  with pytest.raises(OSError, match=rf'cannot write checkpoints to '
+                     rf'{workdir}/checkpoints \(--workdir={workdir}\)'):
+    checkpoint.check_writable(str(workdir))
+  checkpoint.check_writable(str(tmp_path / 'fine'))
+
+
+def test_training_stops_at_an_unwritable_workdir_before_the_data(tmp_path):
+  (tmp_path / 'file').write_text('')
+  config = synthetic.get_config()
+  config.data.data_dir = str(tmp_path / 'tfds')
+  with pytest.raises(OSError, match='cannot write checkpoints to .*file/run'):
+    loop.train_and_evaluate(config, str(tmp_path / 'file' / 'run'))
+  assert not (tmp_path / 'tfds').exists()
