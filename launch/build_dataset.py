@@ -4,6 +4,9 @@ Prepares the training and evaluation splits of ``config.data`` (generating
 the synthetic data, or reading the original FLIC / MPII / LSP files from the
 manual-download folder) and prints their sizes. Training does this on first
 use anyway; building first checks the manual files before a long job starts.
+An unreadable image stops the build naming the file; with
+--config.data.bad_images=skip its example is left out instead, listed in the
+dataset's metadata.json and in a warning whenever the split is opened.
 """
 
 from absl import app
