@@ -45,8 +45,8 @@ def check_writable(workdir: str) -> None:
     with tempfile.TemporaryFile(dir=directory):
       pass
   except OSError as error:
-    raise OSError(error.errno, f'cannot write checkpoints to {directory} '
-                  f'(--workdir={workdir}): {error.strerror or error}') from error
+    raise OSError(f'cannot write checkpoints to {directory} (--workdir='
+                  f'{workdir}): {error.strerror or error}') from error
 
 
 def save(manager: ocp.CheckpointManager, step: int, state: TrainState,

@@ -29,7 +29,8 @@ def test_skips_and_reports_unreadable_images(tmp_path):
   frame = tmp_path / 'manual' / 'FLIC' / 'images' / 'movie-00000002.jpg'
   frame.write_bytes(frame.read_bytes()[:-100])
   command = [sys.executable, '-m', 'launch.build_dataset',
-             '--config=configs/flic_8x.py', f'--config.data.data_dir={tmp_path}',
+             '--config=configs/flic_8x.py',
+             f'--config.data.data_dir={tmp_path}',
              f'--config.data.manual_dir={tmp_path / "manual"}']
   failed = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
                           timeout=300, check=False)

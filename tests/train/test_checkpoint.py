@@ -143,19 +143,24 @@ def test_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize('how', ['under_a_file', 'read_only'])
-def test_unwritable_workdir_is_named_before_training(tmp_path, how):
+def test_unwritable_workdir_is_named_before_training(tmp_path, monkeypatch,
+                                                     how):
+  workdir = tmp_path / 'run'
   if how == 'under_a_file':
     (tmp_path / 'file').write_text('')
     workdir = tmp_path / 'file' / 'run'
+  elif os.geteuid() == 0:  # Root writes to read-only directories.
+    def refuse(*args, **kwargs):
+      raise PermissionError(13, 'Permission denied')
+    monkeypatch.setattr(checkpoint.tempfile, 'TemporaryFile', refuse)
   else:
-    if os.geteuid() == 0:
-      pytest.skip('root writes to read-only directories')
-    workdir = tmp_path / 'run'
     (workdir / 'checkpoints').mkdir(parents=True)
     (workdir / 'checkpoints').chmod(0o500)
   with pytest.raises(OSError, match=rf'cannot write checkpoints to '
-                     rf'{workdir}/checkpoints \(--workdir={workdir}\)'):
+                     rf'{workdir}/checkpoints \(--workdir={workdir}\): '
+                     '(Not a directory|Permission denied)'):
     checkpoint.check_writable(str(workdir))
+  monkeypatch.undo()
   checkpoint.check_writable(str(tmp_path / 'fine'))
 
 
