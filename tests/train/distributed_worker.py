@@ -8,7 +8,10 @@ Joins the other processes when given a coordinator (alone otherwise), then
 2. when PARTS is 'steps,loop', runs the real training loop on tiny synthetic
    data (in DATA_DIR, built beforehand) in OUT/run, shared by the processes,
    and writes the parameters to OUT/loop_<process>.npz; then runs it again,
-   which restores the last checkpoint, to OUT/restored_<process>.npz.
+   which restores the last checkpoint, to OUT/restored_<process>.npz; then
+   reads the parameters of OUT/run and of OUT/alone_run (a checkpoint that
+   one process wrote) as train.init_from does, to
+   OUT/init_from_{run,alone_run}_<process>.npz.
 The device count comes from XLA_FLAGS, set by the test.
 """
 
@@ -23,6 +26,7 @@ import jax
 import numpy as np
 
 from cascade_jax.model import build
+from cascade_jax.train import checkpoint
 from cascade_jax.train import distributed
 from cascade_jax.train import loop
 from cascade_jax.train import stages
@@ -111,6 +115,10 @@ def main(out_dir: str, data_dir: str, parts: str, *cluster: str) -> None:
     # left to train.
     restored = loop.train_and_evaluate(config, run)
     save(os.path.join(out_dir, f'restored_{process}.npz'), restored.params)
+    # train.init_from: parameters of a run of several processes, and of one.
+    for name in ('run', 'alone_run'):
+      params = checkpoint.restore_params(os.path.join(out_dir, name))
+      save(os.path.join(out_dir, f'init_from_{name}_{process}.npz'), params)
 
 
 if __name__ == '__main__':

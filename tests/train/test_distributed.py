@@ -158,6 +158,10 @@ def test_two_processes_train_as_one_process_with_four_devices(tmp_path):
   alone, pair = tmp_path / 'alone', tmp_path / 'pair'
   alone.mkdir()
   pair.mkdir()
+  initial = distributed_worker.initial_state(config)
+  checkpoint.save(checkpoint.make_manager(str(pair / 'alone_run')), 0, initial,
+                  None, config)  # one process's checkpoint, to start from
+  initial = jax.device_get(initial.params)
   address = f'localhost:{_free_port()}'
   workers = [_spawn(alone, tmp_path / 'tfds', 'steps', 4)]
   workers += [_spawn(pair, tmp_path / 'tfds', 'steps,loop', 2, address, '2',
@@ -170,7 +174,6 @@ def test_two_processes_train_as_one_process_with_four_devices(tmp_path):
   chex.assert_trees_all_equal(first, second)
   four_devices = _params(alone / 'steps_0.npz')
   chex.assert_trees_all_close(first, four_devices, atol=1e-6, rtol=1e-5)
-  initial = jax.device_get(distributed_worker.initial_state(config).params)
   moved = jax.tree.map(lambda a, b: np.abs(a - b).max(), four_devices, initial)
   assert max(jax.tree.leaves(moved)) > 1e-4
 
@@ -188,6 +191,13 @@ def test_two_processes_train_as_one_process_with_four_devices(tmp_path):
   evaluated = checkpoint.restore_latest_state(str(pair / 'run'), config,
                                               alone_model)
   chex.assert_trees_all_equal(jax.device_get(evaluated.params), trained[0])
+
+  # train.init_from in several processes, from a run of several or of one.
+  for i in range(2):
+    chex.assert_trees_all_equal(_params(pair / f'init_from_run_{i}.npz'),
+                                trained[0])
+    chex.assert_trees_all_equal(_params(pair / f'init_from_alone_run_{i}.npz'),
+                                initial)
 
   # Process 0 logs and writes TensorBoard; process 1 says who it is, then
   # only warnings.
