@@ -101,10 +101,9 @@ def initialize(mode: str = 'auto', coordinator_address: str | None = None,
     # CPU collectives between processes (JAX 0.10's default, made explicit;
     # accelerators use their own: NCCL, ICI).
     jax.config.update('jax_cpu_collectives_implementation', 'gloo')
-    job = cluster_job(os.environ)
-    logging.info('connecting to the other processes (%s)',
+    logging.info('joining the other processes: %s',
                  ', '.join(f'{k}={v}' for k, v in args.items())
-                 or f'detected by JAX{f": {job}" if job else ""}')
+                 or 'the cluster as JAX detects it')
     try:
       jax.distributed.initialize(**args)
     except ValueError as error:

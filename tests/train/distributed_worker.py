@@ -1,6 +1,7 @@
 """One process of tests/train/test_distributed.py.
 
-  python -m tests.train.distributed_worker OUT DATA_DIR PARTS [COORDINATOR NUM_PROCESSES PROCESS_ID]
+  python -m tests.train.distributed_worker OUT DATA_DIR PARTS \
+      [COORDINATOR NUM_PROCESSES PROCESS_ID]
 
 Joins the other processes when given a coordinator (alone otherwise), then
 1. steps a tiny coarse model on fixed global batches, each process feeding

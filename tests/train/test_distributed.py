@@ -1,4 +1,4 @@
-"""Multi-process start-up: the decision logic, and two processes training as one."""
+"""Multi-process start-up: when to join, and two processes training as one."""
 
 import os
 import pathlib
