@@ -47,8 +47,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   num_devices = jax.local_device_count()
   global_batch = config.train.batch_size
   if global_batch % jax.device_count():
-    raise ValueError(f'train.batch_size={global_batch} must be a multiple of '
-                     f'the {jax.device_count()} devices')
+    raise ValueError(f'train.batch_size={global_batch}, the global batch, '
+                     'must be a multiple of jax.device_count()='
+                     f'{jax.device_count()} (the devices of every process)')
   local_batch = global_batch // jax.process_count()
   checkpoint.check_writable(workdir)  # Before hours of data and compiling.
 

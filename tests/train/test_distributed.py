@@ -17,6 +17,7 @@ from cascade_jax.model import build
 from cascade_jax.train import checkpoint
 from cascade_jax.train import distributed
 from cascade_jax.train import events
+from cascade_jax.train import loop
 from tests.train import distributed_worker
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -105,6 +106,16 @@ def test_on_without_a_cluster_says_what_to_give(monkeypatch):
   with pytest.raises(ValueError, match='found no cluster to join.*give '
                      '--coordinator_address, --num_processes and --process_id'):
     distributed.initialize('on')
+
+
+def test_the_global_batch_must_split_over_every_device(tmp_path):
+  config = distributed_worker.tiny_config(str(tmp_path / 'tfds'))
+  config.train.batch_size = 2 * jax.device_count() + 1
+  with pytest.raises(ValueError, match=(
+      rf'batch_size={config.train.batch_size}, the global batch, must be a '
+      rf'multiple of jax.device_count\(\)={jax.device_count()} \(the devices '
+      'of every process')):
+    loop.train_and_evaluate(config, str(tmp_path / 'run'))
 
 
 def _free_port() -> int:
