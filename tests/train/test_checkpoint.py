@@ -121,7 +121,7 @@ def test_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
   def fail(*args, **kwargs):
     raise OSError(28, 'No space left on device')
 
-  # The state's writer fails after Orbax has made step 2's temporary folder.
+  # The state's writer fails once Orbax has begun step 2.
   monkeypatch.setattr(ocp.StandardCheckpointHandler, 'async_save', fail)
   with pytest.raises(RuntimeError, match=(
       r'saving checkpoint step 2 to .*checkpoints failed: .*No space left on '
@@ -129,9 +129,6 @@ def test_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     checkpoint.save(checkpoint.make_manager(str(tmp_path), keep=1), 2,
                     _state(1), None, config)
   monkeypatch.undo()
-  # Step 2 was begun (its temporary folder is there), never completed.
-  names = sorted(p.name for p in (tmp_path / 'checkpoints').iterdir())
-  assert len(names) == 2 and names[0] == '1' and names[1].startswith('2.')
   manager = checkpoint.make_manager(str(tmp_path), keep=1)
   assert manager.all_steps() == [1]
   restored = checkpoint.restore(manager, _state(1))
