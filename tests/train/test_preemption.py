@@ -28,7 +28,7 @@ from cascade_jax.train import preemption
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
-STEPS = 24
+STEPS = 40  # the kill comes in the first third: the run must outlast it
 CHECKPOINT_EVERY = 5
 
 _CONFIG = '''
@@ -128,7 +128,7 @@ def test_sigkill_at_a_random_step_then_the_same_command_resumes(straight):
   workdir = straight_workdir.parent / 'killed'
   command = _command(config_file, workdir)
   env = _environment(straight_workdir)
-  kill_at = random.Random(6).randint(3, STEPS // 2)
+  kill_at = random.Random(6).randint(3, STEPS // 3)
   process = _start_and_wait_for(command, env, kill_at)
   process.kill()
   assert process.wait() == -signal.SIGKILL
@@ -152,7 +152,7 @@ def test_sigterm_checkpoints_the_step_in_flight_and_exits(straight):
   workdir = straight_workdir.parent / 'terminated'
   command = _command(config_file, workdir)
   env = _environment(straight_workdir)
-  stop_at = random.Random(7).randint(3, STEPS // 2)
+  stop_at = random.Random(7).randint(3, STEPS // 3)
   process = _start_and_wait_for(command, env, stop_at)
   process.send_signal(signal.SIGTERM)
   log = process.stderr.read()
