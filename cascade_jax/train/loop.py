@@ -25,6 +25,7 @@ import numpy as np
 
 from cascade_jax.data import datasets
 from cascade_jax.data import pipeline
+from cascade_jax.data import prefetch
 from cascade_jax.model import build
 from cascade_jax.model import spatial
 from cascade_jax.train import checkpoint
@@ -72,7 +73,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   train_loader = pipeline.make_loader(
       train_source, spec, local_batch, train=True, seed=config.seed,
       worker_count=config.data.worker_count)
-  train_iterator = iter(train_loader)
+  # Read ahead while the step runs; checkpoints hold the batches taken.
+  train_iterator = prefetch.Prefetcher(iter(train_loader))
   manager = checkpoint.make_manager(workdir, config.train.keep_checkpoints)
   latest = manager.latest_step()
   if latest is not None:
@@ -108,6 +110,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
         start_step = stage.end
     finally:
       report.close()
+      train_iterator.close()
   logging.info('trained to step %d in %s', total_steps,
                progress.format_duration(time.perf_counter() - started))
   return state
