@@ -10,8 +10,9 @@ Three measurements, each a plain function that returns JSON-ready dicts:
     training loop runs it (`steps.make_train_step`, pmapped, state donated),
     on a resident batch, in images/s.
   * ``input_wait``: the training loop fed by the real input pipeline
-    (`pipeline.make_loader` with the config's workers): the fraction of the
-    loop's wall time spent waiting for the next batch.
+    (`pipeline.make_loader` with the config's workers, read ahead by
+    `prefetch.Prefetcher`): the fraction of the loop's wall time in which
+    the device waited for the next batch.
 
 Every timed call ends in ``jax.block_until_ready``; figures are medians over
 repeated calls after warm-up, with quartiles and min / max. Compile time is
@@ -37,6 +38,7 @@ import numpy as np
 from cascade_jax import heatmaps
 from cascade_jax.data import datasets
 from cascade_jax.data import pipeline
+from cascade_jax.data import prefetch
 from cascade_jax.model import build
 from cascade_jax.model import crop
 from cascade_jax.model import fine
@@ -348,19 +350,24 @@ def input_wait(config: ml_collections.ConfigDict, stage_names=TRAIN_STAGES,
                seed: int = 0) -> list[dict]:
   """The training loop fed by the real input pipeline: time waiting for data.
 
-  The loop of `loop.train_and_evaluate` (next batch from
-  `pipeline.make_loader` over the config's training split with its
-  ``data.worker_count``, `loop.device_batch`, the pmapped step) runs
-  ``warmup`` untimed steps (worker start-up, first reads), then
-  ``steps_per_stage`` timed steps per stage, each ending in
-  ``block_until_ready``. One iterator serves all stages, as in training, so
-  a warm-up past the first epoch times a warm `datasets.CachedSource`.
-  'wait_fraction' = time inside ``next()`` / wall time. The step is
-  dispatched asynchronously as in training, so this is an upper bound on
-  the time the device idles for want of data. For comparison the same loop
-  runs on one resident batch: 'slowdown' = 1 - loader images/s / resident
-  images/s also counts the CPU the input workers take from the step on a
-  CPU backend.
+  The loop of `loop.train_and_evaluate` (batches from `pipeline.make_loader`
+  over the config's training split with its ``data.worker_count``, read
+  ahead by `prefetch.Prefetcher`; `loop.device_batch`; the pmapped step,
+  dispatched asynchronously) runs ``warmup`` untimed steps (worker start-up,
+  first reads), then ``steps_per_stage`` timed steps per stage, each stage
+  ending in ``block_until_ready``. One iterator serves all stages, as in
+  training, so a warm-up past the first epoch times a warm
+  `datasets.CachedSource`.
+
+  Dispatch runs ahead of the device, so the loop's thread often waits in
+  ``next()`` while earlier steps still run: 'next_fraction' = time inside
+  ``next()`` / wall time counts that too. 'wait_fraction' counts only the
+  ``next()`` calls after which the last dispatched step was already done,
+  i.e. the device had nothing left to run: an upper bound on the time it
+  idled for want of data. For comparison the same loop runs on one
+  resident batch: 'slowdown' = 1 - loader images/s / resident images/s
+  also counts the CPU the input pipeline takes from the step on a CPU
+  backend.
   """
   model, state, spec = _train_setup(config, seed)
   stage_names = _stage_names(model, stage_names)
@@ -370,52 +377,65 @@ def input_wait(config: ml_collections.ConfigDict, stage_names=TRAIN_STAGES,
   loader = pipeline.make_loader(source, spec, batch_size, train=True,
                                 seed=seed,
                                 worker_count=config.data.worker_count)
-  iterator = iter(loader)
-  resident = loop.device_batch(next(iterator), num_devices)
-  results = []
-  for name in stage_names:
-    p_step = steps.make_train_step(name, build.is_cascade(model),
-                                   config.train.fine_loss_weight)
-    replicated = jax_utils.replicate(_stage_state(state, config, name))
-    replicated, _ = p_step(replicated, resident)  # Compiles.
+  with prefetch.Prefetcher(iter(loader)) as iterator:
+    resident = loop.device_batch(next(iterator), num_devices)
 
     def from_loader():
       return loop.device_batch(next(iterator), num_devices)
 
-    if name == stage_names[0]:
-      replicated, _, _ = _run_loop(p_step, replicated, from_loader, warmup)
-    replicated, waited, wall = _run_loop(p_step, replicated, from_loader,
-                                         steps_per_stage)
-    replicated, _, resident_wall = _run_loop(
-        p_step, replicated, lambda: resident, steps_per_stage)
-    images = steps_per_stage * batch_size
-    results.append({
-        'stage': name, 'batch_size': batch_size,
-        'worker_count': config.data.worker_count, 'steps': steps_per_stage,
-        'wall_s': wall, 'wait_s': waited, 'wait_fraction': waited / wall,
-        'images_per_s': images / wall,
-        'resident_images_per_s': images / resident_wall,
-        'slowdown': 1.0 - resident_wall / wall})
-    print(f'  input {name:6s}: waiting {100 * waited / wall:5.2f}% of '
-          f'{wall:.2f} s, {images / wall:.1f} images/s (resident batch '
-          f'{images / resident_wall:.1f})', flush=True)
+    results = []
+    for name in stage_names:
+      p_step = steps.make_train_step(name, build.is_cascade(model),
+                                     config.train.fine_loss_weight)
+      replicated = jax_utils.replicate(_stage_state(state, config, name))
+      replicated, _ = p_step(replicated, resident)  # Compiles.
+      if name == stage_names[0]:
+        replicated, _ = _run_loop(p_step, replicated, from_loader, warmup)
+      replicated, timing = _run_loop(p_step, replicated, from_loader,
+                                     steps_per_stage)
+      replicated, resident_timing = _run_loop(
+          p_step, replicated, lambda: resident, steps_per_stage)
+      wall = timing['wall_s']
+      images = steps_per_stage * batch_size
+      results.append({
+          'stage': name, 'batch_size': batch_size,
+          'worker_count': config.data.worker_count, 'steps': steps_per_stage,
+          **timing, 'wait_fraction': timing['wait_s'] / wall,
+          'next_fraction': timing['next_s'] / wall,
+          'images_per_s': images / wall,
+          'resident_images_per_s': images / resident_timing['wall_s'],
+          'slowdown': 1.0 - resident_timing['wall_s'] / wall})
+      print(f'  input {name:6s}: device waiting for data '
+            f'{100 * results[-1]["wait_fraction"]:5.2f}% of {wall:.2f} s '
+            f'(in next() {100 * results[-1]["next_fraction"]:.2f}%), '
+            f'{images / wall:.1f} images/s (resident batch '
+            f'{results[-1]["resident_images_per_s"]:.1f})', flush=True)
   return results
 
 
 def _run_loop(p_step, replicated, fetch, count: int):
   """``count`` training-loop steps on batches from ``fetch()``, dispatched
-  as the training loop does; returns (state, seconds inside ``fetch``, wall
-  seconds until the last step is done)."""
-  waited = 0.0
+  as the training loop does.
+
+  Returns (state, timing): 'wall_s' until the last step is done, 'next_s'
+  inside ``fetch``, and 'wait_s' inside the ``fetch`` calls after which the
+  last dispatched step was done (the device had run out of work).
+  """
+  waited = in_fetch = 0.0
   start = time.perf_counter()
-  metrics = None
+  last = metrics = None
   for _ in range(count):
     fetch_start = time.perf_counter()
     batch = fetch()
-    waited += time.perf_counter() - fetch_start
+    seconds = time.perf_counter() - fetch_start
+    in_fetch += seconds
+    if last is None or last.is_ready():
+      waited += seconds
     replicated, metrics = p_step(replicated, batch)
+    last = jax.tree.leaves(metrics)[0]
   jax.block_until_ready((replicated, metrics))
-  return replicated, waited, time.perf_counter() - start
+  return replicated, {'wall_s': time.perf_counter() - start,
+                      'next_s': in_fetch, 'wait_s': waited}
 
 
 def run(config: ml_collections.ConfigDict, *, poolings=(4, 8, 16),
@@ -487,8 +507,9 @@ def format_report(result: dict) -> str:
                  f'{entry["gflops_per_s"]:.1f} GFLOP/s')
   for entry in result['input_wait']:
     lines.append(f'input {entry["stage"]:6s} {entry["worker_count"]} '
-                 f'worker(s): waiting {100 * entry["wait_fraction"]:.2f}% '
-                 f'of the loop, '
+                 f'worker(s): device waiting for data '
+                 f'{100 * entry["wait_fraction"]:.2f}% of the loop (in '
+                 f'next() {100 * entry["next_fraction"]:.2f}%), '
                  f'{entry["images_per_s"]:.1f} images/s (resident batch '
                  f'{entry["resident_images_per_s"]:.1f})')
   memory = result['peak_memory']

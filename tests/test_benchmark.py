@@ -2,6 +2,7 @@
 never timings."""
 
 import json
+import time
 
 import jax
 import jax.numpy as jnp
@@ -122,10 +123,42 @@ def test_input_wait_fractions(result):
   assert [r['stage'] for r in result['input_wait']] == [
       'coarse', 'fine', 'joint']
   for run in result['input_wait']:
-    assert 0 <= run['wait_s'] <= run['wall_s']
+    assert 0 <= run['wait_s'] <= run['next_s'] <= run['wall_s']
     assert run['wait_fraction'] == pytest.approx(run['wait_s'] / run['wall_s'])
+    assert run['next_fraction'] == pytest.approx(run['next_s'] / run['wall_s'])
     assert run['images_per_s'] > 0 and run['resident_images_per_s'] > 0
     assert run['worker_count'] == 0 and run['steps'] == 2
+
+
+class _Output:
+  """A step output whose readiness the test sets."""
+
+  def __init__(self, ready):
+    self.ready = ready
+
+  def is_ready(self):
+    return self.ready
+
+
+@pytest.mark.parametrize('ready', [False, True])
+def test_loop_counts_a_wait_only_when_the_device_ran_out_of_work(ready):
+  steps_run = []
+
+  def step(state, batch):
+    steps_run.append(batch)
+    return state + 1, {'loss': _Output(ready)}
+
+  def fetch():
+    time.sleep(0.001)  # Some time inside next().
+    return len(steps_run)
+
+  state, timing = benchmark._run_loop(step, 0, fetch, 3)
+  assert state == 3 and steps_run == [0, 1, 2]
+  assert 0 < timing['next_s'] <= timing['wall_s']
+  if ready:  # The device was idle in every fetch.
+    assert timing['wait_s'] == timing['next_s']
+  else:  # Only the first fetch, before any step was dispatched.
+    assert 0 < timing['wait_s'] < timing['next_s']
 
 
 @pytest.mark.slow
