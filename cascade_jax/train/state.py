@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import flax.linen as nn
@@ -31,8 +32,11 @@ def create_train_state(model: nn.Module, input_shape: tuple[int, ...],
   inputs = {}
   if getattr(model, 'spatial', None) is not None:
     inputs['torso'] = jnp.zeros((input_shape[0], 2), jnp.float32)
-  params = model.init(init_key, jnp.zeros(input_shape, jnp.float32),
-                      train=False, **inputs)['params']
+  # Jitted: run eagerly, init dispatches every op of the model one by one
+  # (seconds for the paper-size model, most of a short test's run time).
+  init = jax.jit(functools.partial(model.init, train=False))
+  params = init(init_key, jnp.zeros(input_shape, jnp.float32),
+                **inputs)['params']
   return TrainState.create(apply_fn=model.apply, params=params,
                            tx=tx or optax.identity(), key=run_key)
 
