@@ -1,5 +1,7 @@
 """Input pipeline: one affine warp for image and joints, flips, determinism, state."""
 
+import threading
+
 import chex
 import numpy as np
 import pytest
@@ -7,6 +9,7 @@ import pytest
 from cascade_jax import geometry
 from cascade_jax import heatmaps
 from cascade_jax import joint_sets
+from cascade_jax.data import datasets
 from cascade_jax.data import pipeline
 
 JOINT_SET = joint_sets.FLIC
@@ -159,6 +162,26 @@ def test_iterator_state_restores_the_position():
   resumed.set_state(state)
   for want in expected:
     chex.assert_trees_all_equal(next(resumed), want)
+
+
+def _read_threads():
+  return {t for t in threading.enumerate()
+          if t.name.startswith('grain-prefetch')}
+
+
+def test_a_source_in_memory_is_read_without_threads_to_the_same_batches():
+  source = [_record(i) for i in range(8)]
+  make = lambda s: iter(pipeline.make_loader(s, _spec(), 4, train=True,
+                                             seed=3, shard_by_process=False))
+  before = _read_threads()
+  cached_iterator = make(datasets.CachedSource(source))
+  cached = [next(cached_iterator) for _ in range(3)]
+  assert not _read_threads() - before
+  plain_iterator = make(source)
+  plain = [next(plain_iterator) for _ in range(3)]
+  assert _read_threads() - before  # Read ahead in grain's threads.
+  for a, b in zip(cached, plain):
+    chex.assert_trees_all_equal(a, b)
 
 
 def test_eval_loader_reads_every_record_once_in_order():
