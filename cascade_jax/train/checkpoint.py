@@ -201,13 +201,15 @@ def restore_params(workdir: str) -> dict:
   if step is None:
     raise FileNotFoundError(f'no checkpoint in {manager.directory} to start '
                             'from (train.init_from)')
-  target = None
-  if jax.process_count() > 1:
-    # Several processes need a target on their devices: the saved shapes.
-    saved = ocp.StandardCheckpointHandler().metadata(
-        manager.directory / str(step) / 'state').tree
-    target = _global(jax.tree.map(
-        lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype), saved), abstract=True)
+  # A target of the saved shapes on this run's devices: without one, Orbax
+  # restores onto the devices that saved ('Topology mismatch' when another
+  # number of processes wrote the checkpoint).
+  saved = ocp.StandardCheckpointHandler().metadata(
+      manager.directory / str(step) / 'state').tree
+  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  target = _global(jax.tree.map(
+      lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
+      saved), abstract=True)
   restored = manager.restore(
       step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))
   return _local(restored['state'])['params']

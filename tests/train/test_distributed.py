@@ -202,6 +202,9 @@ def test_two_processes_train_as_one_process_with_four_devices(tmp_path):
   evaluated = checkpoint.restore_latest_state(str(pair / 'run'), config,
                                               alone_model)
   chex.assert_trees_all_equal(jax.device_get(evaluated.params), trained[0])
+  # And a run of one process starts from it (train.init_from).
+  chex.assert_trees_all_equal(
+      jax.device_get(checkpoint.restore_params(str(pair / 'run'))), trained[0])
 
   # train.init_from in several processes, from a run of several or of one.
   for i in range(2):
