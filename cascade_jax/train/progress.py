@@ -69,8 +69,7 @@ class Progress:
     if step % self._log_every and step != self._total:
       return
     now = time.perf_counter()
-    values = {k: float(np.mean([np.asarray(m[k]).mean() for m in self._pending]))
-              for k in self._pending[0]}
+    values = _mean_of_finite_steps(self._pending)
     self._pending = []
     rate = (step - self._last_step) / max(now - self._last_time, 1e-9)
     images_per_second = rate * self._global_batch
@@ -97,6 +96,16 @@ class Progress:
   def close(self) -> None:
     if self._writer is not None:
       self._writer.close()
+
+
+def _mean_of_finite_steps(pending: list[dict]) -> dict[str, float]:
+  """The mean of each metric over the steps whose 'finite' flag is set (all
+  steps when none is): a skipped non-finite step (train.skip_nonfinite)
+  changed nothing and would make the interval's loss NaN."""
+  finite = [m for m in pending if np.asarray(m.get('finite', 1.0)).all()]
+  kept = finite or pending
+  return {k: float(np.mean([np.asarray(m[k]).mean() for m in kept]))
+          for k in kept[0] if k != 'finite'}
 
 
 def _bar(fraction: float, width: int = 24) -> str:

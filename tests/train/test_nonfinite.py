@@ -80,10 +80,15 @@ def test_skip_nonfinite_skips_the_step_and_counts_it(tmp_path, data_dir,
   with open(workdir / 'skipped_steps.json') as f:
     assert json.load(f) == [BAD_STEP]
   # Found at step 4 (a log and checkpoint step).
-  steps, counts = events.read_scalars(str(workdir / 'tensorboard'))[
-      'train/skipped_steps']
+  scalars = events.read_scalars(str(workdir / 'tensorboard'))
+  steps, counts = scalars['train/skipped_steps']
   np.testing.assert_array_equal(steps, [4])
   np.testing.assert_array_equal(counts, [1])
+  # The logged loss of the interval with the skipped step leaves it out.
+  steps, losses = scalars['train/loss']
+  np.testing.assert_array_equal(steps, [4, 6])
+  assert np.isfinite(losses).all()
+  assert 'train/finite' not in scalars
 
 
 def test_the_skip_count_resumes_with_the_checkpoint(tmp_path):
