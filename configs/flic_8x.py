@@ -49,6 +49,9 @@ def get_config():
   config.model.fine_bank_widths = (64, 64)
   config.model.fine_hidden_width = 128
   config.model.context = 40             # paper 36; must be a multiple of 8
+  # float32 is what the paper-size figures in BUILD_NOTES.md were measured
+  # with; on a GPU / TPU, --config.model.compute_dtype=bfloat16 trains with
+  # bf16 convs and float32 parameters (BUILD_NOTES.md, mixed precision).
   # The MRF with the torso joint (Sec. 3.3); FLIC's torso is the centre of
   # its torsobox. Kernels: python -m launch.spatial_kernels (per pooling).
   config.model.spatial = spatial.default_config(

@@ -48,6 +48,9 @@ def get_config() -> ml_collections.ConfigDict:
   model.bank_widths = (16, 16, 16, 64)
   model.head_widths = (64, 64)
   model.dropout_rate = 0.1           # SpatialDropout before the first 1x1
+  # 'bfloat16': mixed precision (bf16 convs, float32 parameters and losses)
+  # for GPU / TPU; on CPU it is no faster (BUILD_NOTES.md, mixed precision).
+  model.compute_dtype = 'float32'
   # The fine model, for model.name 'cascade' or 'standard_cascade'.
   model.fine_bank_widths = (16, 16)  # per-bank 7x7 convs (paper: 64, 64)
   model.fine_hidden_width = 32       # shared 1x1 (paper: 128)

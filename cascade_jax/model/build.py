@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import flax.linen as nn
+import jax.numpy as jnp
 import ml_collections
 
 from cascade_jax.model import cascade
@@ -17,6 +18,22 @@ from cascade_jax.model import spatial
 from cascade_jax.model import standard_cascade
 
 MODEL_NAMES = ('coarse', 'cascade', 'standard_cascade')
+COMPUTE_DTYPES = ('float32', 'bfloat16')
+
+
+def compute_dtype(config: ml_collections.ConfigDict) -> jnp.dtype:
+  """The ConvNets' computation dtype, ``config.compute_dtype`` of
+  ``config.model`` (float32 for configs saved before the field).
+
+  bfloat16 is mixed precision for GPU / TPU: bf16 activations and convs,
+  float32 parameters, gradients, optimiser state, heat-maps and losses. It
+  needs no loss scaling: bf16 has float32's exponent range.
+  """
+  name = config.get('compute_dtype', 'float32')
+  if name not in COMPUTE_DTYPES:
+    raise ValueError(f'model.compute_dtype must be one of {COMPUTE_DTYPES}, '
+                     f'got {name!r}')
+  return jnp.dtype(name)
 
 
 def build_model(config: ml_collections.ConfigDict, num_joints: int,
@@ -26,7 +43,8 @@ def build_model(config: ml_collections.ConfigDict, num_joints: int,
   coarse_fields = dict(num_joints=num_joints, pooling=config.pooling,
                        bank_widths=tuple(config.bank_widths),
                        head_widths=tuple(config.head_widths),
-                       dropout_rate=config.dropout_rate)
+                       dropout_rate=config.dropout_rate,
+                       dtype=compute_dtype(config))
   if config.name == 'coarse':
     return coarse.CoarseHeatmapModel(**coarse_fields)
   fine_fields = dict(fine_bank_widths=tuple(config.fine_bank_widths),

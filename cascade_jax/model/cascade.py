@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 from cascade_jax import heatmaps as heatmap_codec
 from cascade_jax.model import coarse
@@ -66,6 +67,9 @@ class CascadeModel(nn.Module):
     context: crop window in input pixels (``crop`` module docstring).
     spatial: optional MRF spatial model (parameters under 'spatial'); its
       marginals' argmax replaces the coarse argmax as the crop centre.
+    dtype: computation dtype of the ConvNets' layers (``CoarseHeatmapModel``);
+      the heat-maps, the MRF, the argmax and the crop coordinates stay
+      float32.
   """
   num_joints: int
   pooling: int = 8
@@ -78,6 +82,7 @@ class CascadeModel(nn.Module):
   fine_hidden_width: int = 128
   context: int = crop.DEFAULT_CONTEXT
   spatial: spatial_lib.SpatialModel | None = None
+  dtype: jax.typing.DTypeLike = jnp.float32
 
   @nn.compact
   def __call__(self, images: jax.Array, train: bool,
@@ -116,7 +121,7 @@ class CascadeModel(nn.Module):
     crops, origins = crop.crop_features(features, crop_centres, self.context)
     fine_heatmaps = fine.FineHeatmapModel(
         self.num_joints, self.fine_bank_widths, self.fine_hidden_width,
-        name='fine')(crops)
+        dtype=self.dtype, name='fine')(crops)
     return CascadeOutputs(coarse_heatmaps, fine_heatmaps, crop_centres,
                           origins, spatial_heatmaps)
 

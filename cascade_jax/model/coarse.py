@@ -16,10 +16,12 @@ copied to.
 from __future__ import annotations
 
 from collections.abc import Sequence
+import functools
 import math
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 from cascade_jax.model import layers
 
@@ -35,9 +37,11 @@ class CoarseBank(nn.Module):
   Attributes:
     widths: output channels (c1, c2, c3, c4) of the four convs.
     pooling: total pooling factor s, one of 4, 8, 16.
+    dtype: computation dtype of the convs (parameters stay float32).
   """
   widths: Sequence[int]
   pooling: int
+  dtype: jax.typing.DTypeLike = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -53,14 +57,13 @@ class CoarseBank(nn.Module):
       Pooling is in ceil mode (see ``layers.max_pool_2x2``).
     """
     c1, c2, c3, c4 = self.widths
-    conv1 = nn.relu(nn.Conv(c1, (5, 5), padding='SAME', name='conv1')(x))
-    conv2 = nn.relu(nn.Conv(c2, (5, 5), padding='SAME', name='conv2')(
-        layers.max_pool_2x2(conv1)))
-    x = nn.relu(nn.Conv(c3, (5, 5), padding='SAME', name='conv3')(
-        layers.max_pool_2x2(conv2)))
+    conv = functools.partial(nn.Conv, padding='SAME', dtype=self.dtype)
+    conv1 = nn.relu(conv(c1, (5, 5), name='conv1')(x))
+    conv2 = nn.relu(conv(c2, (5, 5), name='conv2')(layers.max_pool_2x2(conv1)))
+    x = nn.relu(conv(c3, (5, 5), name='conv3')(layers.max_pool_2x2(conv2)))
     if self.pooling >= 8:
       x = layers.max_pool_2x2(x)
-    x = nn.relu(nn.Conv(c4, (9, 9), padding='SAME', name='conv4')(x))
+    x = nn.relu(conv(c4, (9, 9), name='conv4')(x))
     if self.pooling == 16:
       x = layers.max_pool_2x2(x)
     return x, conv1, conv2
@@ -79,6 +82,9 @@ class CoarseHeatmapModel(nn.Module):
     dropout_rate: SpatialDropout rate before the first 1x1 conv.
     num_levels: pyramid levels (banks); the paper uses 3.
     lcn_kernel_size: width of the LCN Gaussian window.
+    dtype: computation dtype of the convs, e.g. bfloat16 for mixed precision
+      on GPU / TPU. Parameters, the pyramid and LCN statistics and the
+      heat-maps stay float32 (the J-wide output conv computes in float32).
   """
   num_joints: int
   pooling: int = 8
@@ -87,6 +93,7 @@ class CoarseHeatmapModel(nn.Module):
   dropout_rate: float = 0.5
   num_levels: int = 3
   lcn_kernel_size: int = 9
+  dtype: jax.typing.DTypeLike = jnp.float32
 
   @nn.compact
   def __call__(self, images: jax.Array, train: bool,
@@ -100,10 +107,11 @@ class CoarseHeatmapModel(nn.Module):
       return_features: also return the banks' conv1 / conv2 features.
 
     Returns:
-      heatmaps [B, H / s, W / s, J]; with ``return_features``,
+      heatmaps [B, H / s, W / s, J] float32; with ``return_features``,
       (heatmaps, features), features a list with one (conv1, conv2) pair per
       bank l: conv1 [B, H / 2**l, W / 2**l, c1],
-      conv2 [B, ceil(H / 2**(l+1)), ceil(W / 2**(l+1)), c2], both post-ReLU.
+      conv2 [B, ceil(H / 2**(l+1)), ceil(W / 2**(l+1)), c2], both post-ReLU,
+      in ``dtype``.
     """
     self._check_input(images.shape)
     out_height = images.shape[1] // self.pooling
@@ -111,18 +119,20 @@ class CoarseHeatmapModel(nn.Module):
     merged = None
     features = []
     for level, pyramid_level in enumerate(
-        layers.gaussian_pyramid(images, self.num_levels)):
+        layers.gaussian_pyramid(images.astype(jnp.float32), self.num_levels)):
       lcn = layers.local_contrast_normalize(pyramid_level, self.lcn_kernel_size)
-      out, conv1, conv2 = CoarseBank(
-          self.bank_widths, self.pooling, name=f'bank{level}')(lcn)
+      out, conv1, conv2 = CoarseBank(self.bank_widths, self.pooling,
+                                     self.dtype, name=f'bank{level}')(lcn)
       features.append((conv1, conv2))
       out = layers.upsample_nearest(out, 2**level)[:, :out_height, :out_width]
       merged = out if merged is None else merged + out
     x = layers.SpatialDropout(self.dropout_rate)(merged,
                                                  deterministic=not train)
     for i, width in enumerate(self.head_widths):
-      x = nn.relu(nn.Conv(width, (1, 1), name=f'head{i}')(x))
-    heatmaps = nn.Conv(self.num_joints, (1, 1), name='heatmaps')(x)
+      x = nn.relu(nn.Conv(width, (1, 1), dtype=self.dtype,
+                          name=f'head{i}')(x))
+    heatmaps = nn.Conv(self.num_joints, (1, 1), dtype=jnp.float32,
+                       name='heatmaps')(x)
     return (heatmaps, features) if return_features else heatmaps
 
   def _check_input(self, shape):
@@ -149,10 +159,10 @@ class CoarseHeatmapModel(nn.Module):
 
 def coarse_part(model: nn.Module) -> CoarseHeatmapModel:
   """The coarse model of a cascade ``model`` that carries the coarse fields
-  (num_joints, pooling, widths, dropout, levels, LCN); named 'coarse' so its
-  parameters are a drop-in coarse checkpoint."""
+  (num_joints, pooling, widths, dropout, levels, LCN, dtype); named 'coarse'
+  so its parameters are a drop-in coarse checkpoint."""
   return CoarseHeatmapModel(
       num_joints=model.num_joints, pooling=model.pooling,
       bank_widths=model.bank_widths, head_widths=model.head_widths,
       dropout_rate=model.dropout_rate, num_levels=model.num_levels,
-      lcn_kernel_size=model.lcn_kernel_size, name='coarse')
+      lcn_kernel_size=model.lcn_kernel_size, dtype=model.dtype, name='coarse')

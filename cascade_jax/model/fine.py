@@ -41,10 +41,12 @@ class FineBranch(nn.Module):
       paper's (64, 64).
     hidden_width: width of the 1x1 conv after the sum; the paper's 128.
     kernel_size: spatial size of the bank convs; the paper's 7.
+    dtype: computation dtype of the convs (parameters stay float32).
   """
   bank_widths: Sequence[int] = (64, 64)
   hidden_width: int = 128
   kernel_size: int = 7
+  dtype: jax.typing.DTypeLike = jnp.float32
 
   @nn.compact
   def __call__(self, crops: Sequence[jax.Array]) -> jax.Array:
@@ -55,17 +57,19 @@ class FineBranch(nn.Module):
         divides it.
 
     Returns:
-      [B, context, context, hidden_width], post-ReLU.
+      [B, context, context, hidden_width], post-ReLU, in ``dtype``.
     """
     context = crops[0].shape[1]
     merged = None
     for bank, x in enumerate(crops):
       for i, width in enumerate(self.bank_widths):
         x = nn.relu(nn.Conv(width, (self.kernel_size, self.kernel_size),
-                            padding='SAME', name=f'bank{bank}_conv{i}')(x))
+                            padding='SAME', dtype=self.dtype,
+                            name=f'bank{bank}_conv{i}')(x))
       x = layers.upsample_linear(x, context // x.shape[1])
       merged = x if merged is None else merged + x
-    return nn.relu(nn.Conv(self.hidden_width, (1, 1), name='hidden')(merged))
+    return nn.relu(nn.Conv(self.hidden_width, (1, 1), dtype=self.dtype,
+                           name='hidden')(merged))
 
 
 # One FineBranch applied to every joint (axis 1) with the same parameters:
@@ -85,11 +89,13 @@ class FineHeatmapModel(nn.Module):
     bank_widths: see ``FineBranch``.
     hidden_width: see ``FineBranch``.
     kernel_size: see ``FineBranch``.
+    dtype: see ``FineBranch``; the per-joint 1x1 conv computes in float32.
   """
   num_joints: int
   bank_widths: Sequence[int] = (64, 64)
   hidden_width: int = 128
   kernel_size: int = 7
+  dtype: jax.typing.DTypeLike = jnp.float32
 
   @nn.compact
   def __call__(self, crops: Sequence[jax.Array]) -> jax.Array:
@@ -99,21 +105,23 @@ class FineHeatmapModel(nn.Module):
       crops: per bank r, [B, J, s_r, s_r, C_r] (``crop.crop_features``).
 
     Returns:
-      [B, context, context, J] fine heat-maps in window pixels.
+      [B, context, context, J] float32 fine heat-maps in window pixels.
     """
     num_joints = crops[0].shape[1]
     if num_joints != self.num_joints:
       raise ValueError(f'FineHeatmapModel.num_joints = {self.num_joints} but '
                        f'the crops have {num_joints} joints (axis 1).')
     features = SiameseBranches(self.bank_widths, self.hidden_width,
-                               self.kernel_size, name='siamese')(list(crops))
+                               self.kernel_size, self.dtype,
+                               name='siamese')(list(crops))
     # Unshared 1x1 conv: joint j's own weights [hidden] and bias.
     kernel = self.param('joint_kernel',
                         nn.initializers.lecun_normal(in_axis=-1, out_axis=-2),
                         (self.num_joints, self.hidden_width))
     bias = self.param('joint_bias', nn.initializers.zeros_init(),
                       (self.num_joints,))
-    return jnp.einsum('bjyxc,jc->byxj', features, kernel) + bias
+    return (jnp.einsum('bjyxc,jc->byxj', features.astype(jnp.float32), kernel)
+            + bias)
 
 
 def fine_targets(joints: jax.Array, visible: jax.Array, origins: jax.Array,

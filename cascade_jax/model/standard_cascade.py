@@ -42,6 +42,7 @@ class StandardCascadeFineModel(nn.Module):
     num_levels: pyramid levels, as the coarse model.
     lcn_kernel_size: LCN window, as the coarse model.
     context: crop window in input pixels, a multiple of 2**num_levels.
+    dtype: computation dtype of the convs (``fine.FineHeatmapModel``).
   """
   num_joints: int
   extra_width: int
@@ -50,6 +51,7 @@ class StandardCascadeFineModel(nn.Module):
   num_levels: int = 3
   lcn_kernel_size: int = 9
   context: int = crop.DEFAULT_CONTEXT
+  dtype: jax.typing.DTypeLike = jnp.float32
 
   @nn.compact
   def __call__(self, images: jax.Array,
@@ -72,10 +74,12 @@ class StandardCascadeFineModel(nn.Module):
             layers.local_contrast_normalize(level, self.lcn_kernel_size),
             origins, self.context, 2**index, grid)
         for index, level in enumerate(
-            layers.gaussian_pyramid(images, self.num_levels))]
+            layers.gaussian_pyramid(images.astype(jnp.float32),
+                                    self.num_levels))]
     widths = (*self.bank_widths[:-1], self.extra_width, self.bank_widths[-1])
     fine_heatmaps = fine.FineHeatmapModel(
-        self.num_joints, widths, self.hidden_width, name='fine')(crops)
+        self.num_joints, widths, self.hidden_width, dtype=self.dtype,
+        name='fine')(crops)
     return fine_heatmaps, origins
 
 
@@ -91,7 +95,7 @@ class StandardCascadeModel(nn.Module):
 
   Attributes:
     coarse: the coarse model's fields, as ``CoarseHeatmapModel``.
-    fine_bank_widths, fine_hidden_width, extra_width, context: as
+    fine_bank_widths, fine_hidden_width, extra_width, context, dtype: as
       ``StandardCascadeFineModel``.
   """
   num_joints: int
@@ -105,6 +109,7 @@ class StandardCascadeModel(nn.Module):
   fine_hidden_width: int = 128
   extra_width: int = 64
   context: int = crop.DEFAULT_CONTEXT
+  dtype: jax.typing.DTypeLike = jnp.float32
 
   @nn.compact
   def __call__(self, images: jax.Array, train: bool,
@@ -117,7 +122,8 @@ class StandardCascadeModel(nn.Module):
         num_joints=self.num_joints, extra_width=self.extra_width,
         bank_widths=self.fine_bank_widths, hidden_width=self.fine_hidden_width,
         num_levels=self.num_levels, lcn_kernel_size=self.lcn_kernel_size,
-        context=self.context, name='fine')(images, crop_centres)
+        context=self.context, dtype=self.dtype, name='fine')(images,
+                                                             crop_centres)
     return cascade.CascadeOutputs(coarse_heatmaps, fine_heatmaps, crop_centres,
                                   origins)
 
