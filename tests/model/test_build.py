@@ -34,20 +34,19 @@ def _batch(seed, size=4):
           'joints': joints, 'visible': visible}
 
 
-def _conv_dtypes(jaxpr) -> list[tuple[str, int]]:
-  """(operand dtype, feature_group_count) of every convolution in a jaxpr,
-  sub-jaxprs included."""
+def _operand_dtypes(jaxpr, primitive: str) -> list[str]:
+  """The first operand's dtype of every ``primitive`` in a jaxpr, sub-jaxprs
+  included."""
   found = []
   for eqn in jaxpr.eqns:
-    if eqn.primitive.name == 'conv_general_dilated':
-      found.append((str(eqn.invars[0].aval.dtype),
-                    eqn.params['feature_group_count']))
+    if eqn.primitive.name == primitive:
+      found.append(str(eqn.invars[0].aval.dtype))
     for param in eqn.params.values():
       for sub in param if isinstance(param, (tuple, list)) else (param,):
         if isinstance(sub, jax.extend.core.ClosedJaxpr):
-          found.extend(_conv_dtypes(sub.jaxpr))
+          found.extend(_operand_dtypes(sub.jaxpr, primitive))
         elif isinstance(sub, jax.extend.core.Jaxpr):
-          found.extend(_conv_dtypes(sub))
+          found.extend(_operand_dtypes(sub, primitive))
   return found
 
 
@@ -84,16 +83,16 @@ def test_bfloat16_cascade_computes_in_bf16_with_float32_params():
 
   jaxpr = jax.make_jaxpr(lambda x: model.apply(
       variables, x, train=False, torso=torso))(images).jaxpr
-  convs = _conv_dtypes(jaxpr)
-  # Every learned conv but the coarse J-wide output computes in bf16: 3 banks
-  # x 4 convs and 2 head 1x1s; the fine branch's 4 banks x 2 convs and its
-  # 1x1. The fixed pyramid blurs (grouped by channel) stay float32.
-  dtypes = [dtype for dtype, _ in convs]
-  assert dtypes.count('bfloat16') == 3 * 4 + 2 + 4 * 2 + 1
+  # Every conv but the coarse J-wide output computes in bf16: 3 banks x 4
+  # convs and 2 head 1x1s; the fine branch's 4 banks x 2 convs and its 1x1.
+  convs = _operand_dtypes(jaxpr, 'conv_general_dilated')
+  assert convs.count('bfloat16') == 3 * 4 + 2 + 4 * 2 + 1
+  assert convs.count('float32') == 1
   kernels = [leaf for path, leaf in jax.tree_util.tree_leaves_with_path(
       variables) if path[-1].key == 'kernel']
-  assert len(kernels) == 3 * 4 + 2 + 4 * 2 + 1 + 1
-  assert {dtype for dtype, groups in convs if groups > 1} == {'float32'}
+  assert len(kernels) == len(convs)
+  # The LCN's local std (the model's only square roots, one per level).
+  assert _operand_dtypes(jaxpr, 'sqrt') == ['float32'] * 3
 
 @pytest.mark.slow
 def test_bfloat16_training_tracks_float32():

@@ -31,6 +31,36 @@ class GaussianKernelTest(chex.TestCase):
     np.testing.assert_allclose(taps[4] / taps[5], np.exp(0.5 / 2.25**2))
 
 
+class ConvMatrixTest(chex.TestCase):
+  """The blurs and the pyramid are matrices on H and W: the same sums as the
+  convolutions they replace (the previous implementation), to rounding."""
+
+  def _conv(self, x, taps, stride, padding):
+    """lax's correlation of each channel of x [B, H, W, C] by outer(taps)."""
+    kernel = np.tile(np.outer(taps, taps)[:, :, None, None],
+                     (1, 1, 1, x.shape[-1]))
+    return jax.lax.conv_general_dilated(
+        x, jnp.asarray(kernel, jnp.float32), (stride, stride), padding,
+        dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
+        feature_group_count=x.shape[-1])
+
+  def test_matrix_equals_same_convolution(self):
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 12, 17, 2)),
+                    jnp.float32)
+    for taps in (layers.gaussian_kernel_1d(9), layers.gaussian_kernel_1d(4)):
+      chex.assert_trees_all_close(layers._blur(x, taps),
+                                  self._conv(x, taps, 1, 'SAME'), atol=1e-5)
+
+  def test_pyramid_equals_strided_convolution_of_the_edge_padded_image(self):
+    x = jnp.asarray(np.random.default_rng(1).uniform(size=(2, 16, 24, 3)),
+                    jnp.float32)
+    padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode='edge')
+    chex.assert_trees_all_close(
+        layers.gaussian_pyramid(x, num_levels=2)[1],
+        self._conv(padded, np.array([1.0, 3.0, 3.0, 1.0]) / 8.0, 2, 'VALID'),
+        atol=1e-6)
+
+
 class GaussianPyramidTest(chex.TestCase):
 
   def test_shapes(self):
