@@ -30,7 +30,6 @@ import resource
 import sys
 import time
 
-from flax import jax_utils
 import jax
 import ml_collections
 import numpy as np
@@ -327,7 +326,7 @@ def train(config: ml_collections.ConfigDict, stage_names=TRAIN_STAGES,
   for name in stage_names:
     p_step = steps.make_train_step(name, build.is_cascade(model),
                                    config.train.fine_loss_weight)
-    replicated = jax_utils.replicate(_stage_state(state, config, name))
+    replicated = steps.replicate(_stage_state(state, config, name))
     compiled, seconds = compile_fn(p_step, replicated, batch)
     timing = summarize(time_steps(compiled, replicated, batch, repeats,
                                   warmup))
@@ -387,7 +386,7 @@ def input_wait(config: ml_collections.ConfigDict, stage_names=TRAIN_STAGES,
     for name in stage_names:
       p_step = steps.make_train_step(name, build.is_cascade(model),
                                      config.train.fine_loss_weight)
-      replicated = jax_utils.replicate(_stage_state(state, config, name))
+      replicated = steps.replicate(_stage_state(state, config, name))
       replicated, _ = p_step(replicated, resident)  # Compiles.
       if name == stage_names[0]:
         replicated, _ = _run_loop(p_step, replicated, from_loader, warmup)
