@@ -101,6 +101,16 @@ def scalar(value, path: str, where: str) -> float:
                           f'{value!r}') from None
 
 
+# The version history of the FLIC, MPII and LSP builders, which change
+# together (this module reads their files).
+BUILDER_VERSION = '1.1.0'
+BUILDER_RELEASE_NOTES = {
+    '1.0.0': 'Initial release.',
+    '1.1.0': 'Images decoded in full at build time (a truncated file fails '
+             'the build), 16-bit ones by their high byte; the bad_images '
+             'option and metadata.json skipped_images.',
+}
+
 BAD_IMAGE_POLICIES = ('error', 'skip')
 # PIL modes of 16-bit grayscale files (PNG opens as 'I;16'; some readers give
 # 'I'): reduced to 8 bits by their high byte, as OpenCV's imread does.

@@ -158,13 +158,8 @@ class FlicConfig(tfds.core.BuilderConfig):
 class FlicPose(tfds.core.GeneratorBasedBuilder):
   """FLIC / FLIC-plus with 11 joints; see the module docstring."""
 
-  VERSION = tfds.core.Version('1.1.0')
-  RELEASE_NOTES = {
-      '1.0.0': 'Initial release.',
-      '1.1.0': 'Images decoded in full at build time (a truncated file fails '
-               'the build), 16-bit ones by their high byte; the bad_images '
-               'option and metadata.json skipped_images.',
-  }
+  VERSION = tfds.core.Version(manual_files.BUILDER_VERSION)
+  RELEASE_NOTES = manual_files.BUILDER_RELEASE_NOTES
   MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
   BUILDER_CONFIGS = [
       FlicConfig(name='flic', description='FLIC: 3987 train, 1016 test.'),

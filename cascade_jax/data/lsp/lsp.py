@@ -119,13 +119,8 @@ class LspConfig(tfds.core.BuilderConfig):
 class LspPose(tfds.core.GeneratorBasedBuilder):
   """LSP / LSP-extended with 14 joints; see the module docstring."""
 
-  VERSION = tfds.core.Version('1.1.0')
-  RELEASE_NOTES = {
-      '1.0.0': 'Initial release.',
-      '1.1.0': 'Images decoded in full at build time (a truncated file fails '
-               'the build), 16-bit ones by their high byte; the bad_images '
-               'option and metadata.json skipped_images.',
-  }
+  VERSION = tfds.core.Version(manual_files.BUILDER_VERSION)
+  RELEASE_NOTES = manual_files.BUILDER_RELEASE_NOTES
   MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
   BUILDER_CONFIGS = [
       LspConfig(name='lsp', description='LSP: 1000 train, 1000 test.'),

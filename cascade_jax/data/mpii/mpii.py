@@ -219,13 +219,8 @@ def split_persons(release: MpiiRelease, path: str) -> dict[str, list]:
 class MpiiPose(tfds.core.GeneratorBasedBuilder):
   """MPII Human Pose, one example per person; see the module docstring."""
 
-  VERSION = tfds.core.Version('1.1.0')
-  RELEASE_NOTES = {
-      '1.0.0': 'Initial release.',
-      '1.1.0': 'Images decoded in full at build time (a truncated file fails '
-               'the build), 16-bit ones by their high byte; the bad_images '
-               'option and metadata.json skipped_images.',
-  }
+  VERSION = tfds.core.Version(manual_files.BUILDER_VERSION)
+  RELEASE_NOTES = manual_files.BUILDER_RELEASE_NOTES
   MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
 
   def __init__(self, *, bad_images: str = 'error', **kwargs):
