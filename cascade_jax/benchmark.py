@@ -196,8 +196,8 @@ def forward(config: ml_collections.ConfigDict, pooling: int,
     return coarse_model.apply({'params': coarse_params}, images, train=False)
 
   @jax.jit
-  def run_fine(fine_params, crops):
-    return fine_model.apply({'params': fine_params}, crops)
+  def run_fine(fine_params, crops, origins):
+    return fine_model.apply({'params': fine_params}, crops, origins)
 
   @jax.jit
   def run_cascade(all_params, images):
@@ -208,16 +208,15 @@ def forward(config: ml_collections.ConfigDict, pooling: int,
     maps, features = coarse_model.apply({'params': coarse_params}, images,
                                         train=False, return_features=True)
     centres, _ = heatmaps.decode(maps, pooling)
-    crops, _ = crop.crop_features(features, centres, config.model.context)
-    return crops
+    return crop.crop_features(features, centres, config.model.context)
 
   results = []
   for batch_size in batch_sizes:
     images = jax.random.uniform(jax.random.fold_in(key, batch_size),
                                 (batch_size, height, width, 3))
-    crops = coarse_crops(params['coarse'], images)
+    crops, origins = coarse_crops(params['coarse'], images)
     calls = {'coarse': (run_coarse, (params['coarse'], images)),
-             'fine': (run_fine, (params['fine'], crops)),
+             'fine': (run_fine, (params['fine'], crops, origins)),
              'cascade': (run_cascade, (params, images))}
     for name in FORWARD_MODELS:
       jitted, args = calls[name]

@@ -43,6 +43,7 @@ from cascade_jax import heatmaps as heatmap_codec
 from cascade_jax import joint_sets
 from cascade_jax.data import datasets
 from cascade_jax.data import pipeline
+from cascade_jax.eval import evaluate
 from cascade_jax.model import build
 from cascade_jax.model import cascade
 from cascade_jax.model import spatial
@@ -135,7 +136,8 @@ class Predictor:
     self._crop_spec = pipeline.crop_spec(config, self.joint_set)
     self._forward = jax.jit(functools.partial(
         _forward, model=self._model, is_cascade=build.is_cascade(self._model),
-        stride=config.model.pooling, subpixel=config.eval.subpixel))
+        stride=config.model.pooling, subpixel=config.eval.subpixel,
+        fusion=evaluate.fusion_options(config.eval)))
 
   @classmethod
   def from_checkpoint(cls, workdir: str, batch_size: int = 16) -> Predictor:
@@ -252,7 +254,7 @@ def _model(config: ml_collections.ConfigDict, joint_set):
 
 
 def _forward(params, images, *, model, is_cascade: bool, stride: int,
-             subpixel: bool) -> dict[str, jax.Array]:
+             subpixel: bool, fusion: dict) -> dict[str, jax.Array]:
   """uint8 crops [B, H, W, 3] -> coarse 'heatmaps' [B, h, w, J], 'coarse'
   [B, J, 2] argmax and its 'scores' [B, J], and a cascade's final 'cascade'
   [B, J, 2] locations, all in model-input pixels. A spatial model gets the
@@ -270,7 +272,9 @@ def _forward(params, images, *, model, is_cascade: bool, stride: int,
   joints, scores = heatmap_codec.decode(coarse_maps, stride, subpixel)
   result = {'heatmaps': coarse_maps, 'coarse': joints, 'scores': scores}
   if is_cascade:
-    result['cascade'] = cascade.locations(outputs, subpixel)
+    result['cascade'], _ = cascade.locations(
+        outputs, stride, fusion['fusion'], fusion['fine_min_peak'],
+        fusion['cell_margin'], subpixel)
   return result
 
 

@@ -48,7 +48,7 @@ def get_config():
   config.model.dropout_rate = 0.5
   config.model.fine_bank_widths = (64, 64)
   config.model.fine_hidden_width = 128
-  config.model.context = 40             # paper 36; must be a multiple of 8
+  config.model.context = 36             # the paper's window (Sec. 4.1)
   # float32 is what the paper-size figures in BUILD_NOTES.md were measured
   # with; on a GPU / TPU, --config.model.compute_dtype=bfloat16 trains with
   # bf16 convs and float32 parameters (BUILD_NOTES.md, mixed precision).
@@ -63,10 +63,10 @@ def get_config():
   config.train.stage_steps.joint = 20_000
   config.train.batch_size = 32
   config.train.learning_rate = 1e-3
+  config.train.joint_learning_rate = 3e-4  # 0.3 x the peak, as the demo (issue 13)
   config.train.warmup_steps = 1000
   config.train.spatial_learning_rate = 2e-2  # the MRF's kernels and biases
   config.train.spatial_loss_weight = 0.0     # > 0: MRF also in 'joint'
-  config.train.init_from = ''                # a workdir to start from
   config.train.log_every = 200
   config.train.checkpoint_every = 2000
   config.eval.batch_size = 32

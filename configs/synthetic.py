@@ -54,7 +54,7 @@ def get_config() -> ml_collections.ConfigDict:
   # The fine model, for model.name 'cascade' or 'standard_cascade'.
   model.fine_bank_widths = (16, 16)  # per-bank 7x7 convs (paper: 64, 64)
   model.fine_hidden_width = 32       # shared 1x1 (paper: 128)
-  model.context = 24                 # crop window in input pixels, multiple of 8
+  model.context = 24                 # crop window in input pixels, even
   model.extra_width = 0              # standard cascade's extra conv; 0 = matched
 
   config.train = train = ml_collections.ConfigDict()
@@ -63,9 +63,15 @@ def get_config() -> ml_collections.ConfigDict:
   train.stage_steps = ml_collections.ConfigDict(
       {'coarse': 6000, 'fine': 400, 'joint': 150})
   train.fine_loss_weight = 0.1       # lambda (paper)
+  # E2 as paper eq. 2: a window without its joint has an all-zero target.
+  # True gives such windows weight 0 instead (measured worse: BUILD_NOTES).
+  train.fine_mask_outside = False
   train.batch_size = 16              # global, over all devices and hosts
   train.optimizer = 'adam'
   train.learning_rate = 2e-3
+  # Peak rate of the joint stage (0: learning_rate). A fresh Adam state at
+  # the full rate undid the trained coarse model (BUILD_NOTES, issue 13).
+  train.joint_learning_rate = 6e-4
   train.warmup_steps = 100
   train.weight_decay = 1e-5
   train.grad_clip_norm = 0.0         # 0 disables clipping
@@ -77,10 +83,19 @@ def get_config() -> ml_collections.ConfigDict:
   # changes nothing and is counted (True).
   train.skip_nonfinite = False
   train.record_batches = False       # batch hashes to workdir/batches_*.txt
+  train.init_from = ''               # a workdir whose parameters to start from
+  train.init_parts = ()              # of those, only these parts, e.g. (coarse,)
 
   config.eval = evaluation = ml_collections.ConfigDict()
   evaluation.batch_size = 64
   evaluation.max_threshold = 0.2     # PCK curves over [0, 0.2]
   evaluation.num_thresholds = 21
   evaluation.subpixel = False
+  # How a cascade combines its fine and coarse answers (cascade.locations):
+  # 'fine' (the paper: fine argmax), 'threshold' (the coarse location where
+  # the fine peak is below fine_min_peak), 'product' (fine map x upsampled
+  # coarse map) or 'cell' (fine argmax within the coarse cell + cell_margin px).
+  evaluation.fusion = 'product'     # measured best: BUILD_NOTES, issue 13
+  evaluation.fine_min_peak = 0.0
+  evaluation.cell_margin = 0.0
   return config

@@ -80,3 +80,29 @@ def test_encode_then_decode_recovers_the_cell():
   decoded, _ = heatmaps.decode(targets, 8)
   # Argmax decoding is exact to within half a cell.
   assert np.abs(decoded - joints).max() <= 4.0 + 1e-6
+
+
+@pytest.mark.parametrize('xp', [np, jnp])
+def test_dark_recovers_a_gaussians_sub_pixel_centre(xp):
+  # Targets of joints at least 3 cells from the border of a 16x16 map at
+  # stride 8: the log of a Gaussian is quadratic, so DARK's Taylor step
+  # lands on the centre (up to the blur's zero padding, within 0.05 px);
+  # the argmax is up to half a cell (4 px) off.
+  rng = np.random.default_rng(3)
+  joints = rng.uniform(3 * 8 + 3.5, 12 * 8 + 3.5, (6, 2))
+  targets, _ = heatmaps.encode(joints, np.ones(6, bool), (16, 16), 8)
+  decoded, scores = heatmaps.decode_dark(xp.asarray(targets[None]), 8)
+  chex.assert_shape(decoded, (1, 6, 2))
+  np.testing.assert_allclose(np.asarray(decoded[0]), joints, atol=0.05)
+  np.testing.assert_allclose(np.asarray(scores), np.max(targets, (0, 1))[None])
+  argmax, _ = heatmaps.decode(targets, 8)
+  assert np.abs(argmax - joints).max() > 1.0
+
+
+def test_dark_keeps_the_argmax_at_the_border_and_on_a_flat_map():
+  maps = np.zeros((8, 8, 2), np.float32)
+  maps[0, 5, 0] = 1.0  # Top row: no second-order neighbourhood.
+  maps[..., 1] = 0.5   # Flat: no curvature, argmax (0, 0).
+  maps[0, 6, 0] = 0.6
+  decoded, _ = heatmaps.decode_dark(maps, 4)
+  np.testing.assert_allclose(decoded, [[5 * 4 + 1.5, 1.5], [1.5, 1.5]])

@@ -104,7 +104,8 @@ def test_predictor_matches_the_evaluation_on_the_evaluation_crop(
   model = build.build_model(config.model, predictor.joint_set.num_joints)
   state = checkpoint.restore_latest_state(workdir, config, model)
   spec = pipeline.crop_spec(config, predictor.joint_set)
-  expected = evaluate.predict_split(state, source, spec, 4, is_cascade=True)
+  expected = evaluate.predict_split(state, source, spec, 4, is_cascade=True,
+                                    fusion=evaluate.fusion_options(config.eval))
   records = [source[i] for i in range(len(source))]
   got = predictor.predict_crops([r['image'] for r in records],
                                 [r['torso_center'] for r in records],

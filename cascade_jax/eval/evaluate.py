@@ -32,17 +32,26 @@ from cascade_jax.train import steps
 
 # Datasets whose predictions are also written in their official .mat layout.
 OFFICIAL_DATASETS = ('flic', 'mpii', 'lsp')
-# Prediction methods in the order they are reported; the last one present is
-# the model's final answer (plots, official files).
-METHODS = ('coarse', 'spatial', 'cascade_no_spatial', 'cascade')
+# Prediction methods in the order they are reported (`steps.predict_step`):
+# the coarse argmax, the same heat-maps decoded sub-pixel (a quarter cell;
+# DARK), the MRF and the cascade.
+METHODS = ('coarse', 'coarse_quarter', 'coarse_dark', 'spatial',
+           'cascade_no_spatial', 'cascade')
+
+
+def final_method(predictions) -> str:
+  """The model's own answer (plots, official files): the cascade's, or for a
+  coarse model its argmax (sub-pixel with eval.subpixel)."""
+  return 'cascade' if 'cascade' in predictions else 'coarse'
+
 # Thresholds at which the per-joint table is printed: the paper's Table 3
 # threshold and the end of the PCK curve.
 TABLE_THRESHOLDS = (0.05, 0.2)
 
 
 def predict_split(state, source, spec: pipeline.CropSpec, batch_size: int,
-                  is_cascade: bool, subpixel: bool = False
-                  ) -> dict[str, np.ndarray]:
+                  is_cascade: bool, subpixel: bool = False,
+                  fusion: dict | None = None) -> dict[str, np.ndarray]:
   """Predicts every record of ``source`` in order.
 
   Args:
@@ -52,19 +61,23 @@ def predict_split(state, source, spec: pipeline.CropSpec, batch_size: int,
     batch_size: examples per forward pass (padded to the device count).
     is_cascade: the model has a fine part.
     subpixel: quarter-cell (coarse) / quarter-pixel (fine) refinement.
+    fusion: a cascade's fusion rule (`fusion_options` of the eval config);
+      default the paper's fine argmax.
 
   Returns:
-    'coarse' [N, J, 2] (and 'cascade' [N, J, 2] for a cascade, 'spatial' and
-    'cascade_no_spatial' with a spatial model: `steps.predict_step`):
-    predictions in original-image pixels; 'scores' [N, J] coarse heat-map
-    peaks; 'gt' [N, J, 2] and 'visible' [N, J], the original labels;
+    'coarse', 'coarse_quarter', 'coarse_dark' [N, J, 2] (and 'cascade'
+    [N, J, 2] for a cascade, 'spatial' and 'cascade_no_spatial' with a
+    spatial model: `steps.predict_step`): predictions in original-image
+    pixels; 'scores' [N, J] coarse heat-map peaks ('fine_scores' the fine
+    ones); 'gt' [N, J, 2] and 'visible' [N, J], the original labels;
     'input_scale' [N] model-input pixels per original-image pixel.
   """
   num_devices = jax.local_device_count()
   replicated = jax_utils.replicate(state)
   p_predict_step = jax.pmap(
       functools.partial(steps.predict_step, is_cascade=is_cascade,
-                        stride=spec.stride, subpixel=subpixel),
+                        stride=spec.stride, subpixel=subpixel,
+                        **(fusion or {})),
       axis_name=steps.AXIS)
   loader = pipeline.make_loader(source, spec, batch_size, train=False, seed=0,
                                 shard_by_process=False)
@@ -79,7 +92,7 @@ def predict_split(state, source, spec: pipeline.CropSpec, batch_size: int,
     predictions = p_predict_step(replicated, steps.shard(inputs, num_devices))
     for name, value in predictions.items():
       value = np.asarray(value).reshape((-1,) + value.shape[2:])[:size]
-      if name != 'scores':  # joints: input pixels -> original image
+      if not name.endswith('scores'):  # joints: input -> original image
         value = _to_image(batch['crop_to_image'], value)
       outputs[name].append(value)
     outputs['gt'].append(batch['image_joints'])
@@ -95,6 +108,13 @@ def _to_image(crop_to_image: np.ndarray, joints: np.ndarray) -> np.ndarray:
   """[B, 3, 3] matrices applied to [B, J, 2] input-pixel joints."""
   return (np.einsum('bij,bkj->bki', crop_to_image[:, :2, :2], joints)
           + crop_to_image[:, None, :2, 2])
+
+
+def fusion_options(eval_config: ml_collections.ConfigDict) -> dict:
+  """`steps.predict_step`'s fusion arguments from ``config.eval``."""
+  return {'fusion': eval_config.get('fusion', 'fine'),
+          'fine_min_peak': eval_config.get('fine_min_peak', 0.0),
+          'cell_margin': eval_config.get('cell_margin', 0.0)}
 
 
 def score(predictions, method, joint_set, thresholds) -> dict:
@@ -129,12 +149,14 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict
                len(source), config.data.eval_split)
 
   predictions = predict_split(state, source, spec, config.eval.batch_size,
-                              is_cascade, config.eval.subpixel)
+                              is_cascade, config.eval.subpixel,
+                              fusion_options(config.eval))
   thresholds = np.linspace(0.0, config.eval.max_threshold,
                            config.eval.num_thresholds)
   methods = tuple(m for m in METHODS if m in predictions)
+  final = final_method(predictions)
   scored = {m: score(predictions, m, joint_set, thresholds) for m in methods}
-  report = _report(scored, joint_set, thresholds, step)
+  report = _report(scored, joint_set, thresholds, step, final)
   print(report['text'])
 
   out_dir = os.path.join(workdir, 'eval')
@@ -142,8 +164,8 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict
   title = (f'{config.data.name}/{config.data.builder_config} '
            f'{config.data.eval_split}, step {step}')
   curves_png = plots.plot_per_joint_curves(
-      thresholds, scored[methods[-1]]['curve'], joint_set,
-      os.path.join(out_dir, 'pck_curves.png'), title=f'{methods[-1]}: {title}')
+      thresholds, scored[final]['curve'], joint_set,
+      os.path.join(out_dir, 'pck_curves.png'), title=f'{final}: {title}')
   written = [results_path := os.path.join(out_dir, 'results.json'),
              str(curves_png)]
   if is_cascade:
@@ -156,7 +178,7 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict
   if config.data.name in OFFICIAL_DATASETS:  # for other toolkits to score
     official = os.path.join(out_dir, f'{config.data.name}_predictions.mat')
     prediction_files.save_official_predictions(
-        official, predictions[methods[-1]], config.data.name)
+        official, predictions[final], config.data.name)
     written.append(official)
   with open(results_path, 'w') as f:
     json.dump(report['json'], f, indent=2)
@@ -164,7 +186,7 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict
   return report['json']
 
 
-def _report(scored, joint_set, thresholds, step) -> dict:
+def _report(scored, joint_set, thresholds, step, final_method) -> dict:
   """The printed tables and the JSON results of each method's `score`."""
   rows, results = {}, {}
   for method, method_scores in scored.items():
@@ -184,7 +206,7 @@ def _report(scored, joint_set, thresholds, step) -> dict:
         'auc': {joint: float(a) for joint, a in zip(joint_set.joints,
                                                      method_scores['auc'])},
     }
-  final_method, final = list(scored)[-1], thresholds[-1]
+  final = thresholds[-1]
   text = '\n\n'.join([
       tables.format_table(rows, title=f'Step {step}: PCK (torso-normalised)'),
       tables.per_joint_table(scored[final_method]['curve'][-1], joint_set,

@@ -40,6 +40,9 @@ VARIANTS = {
     'no_dropout_8x': {'model.dropout_rate': 0.0},
 }
 POOLING_VARIANTS = ('cascade_4x', 'cascade_8x', 'cascade_16x')
+# Rows per variant: the coarse argmax, its analytic sub-pixel refinements,
+# and the learned refinement (the cascade).
+METHODS = ('coarse', 'coarse_quarter', 'coarse_dark', 'cascade')
 PAPER_INPUT_HEIGHT = 240   # FLIC input height of the paper's Table 1
 PAPER_OUTLIER_PX = 20.0    # Table 1 footnote: |error| > 20 px are outliers
 
@@ -51,6 +54,9 @@ class VariantResult:
   Attributes:
     name: the variant.
     coarse, cascade: [N, J, 2] predictions in original-image pixels.
+    coarse_quarter, coarse_dark: the coarse heat-maps decoded sub-pixel (a
+      quarter cell towards the larger neighbour; DARK): the analytic
+      refinements the learned cascade is measured against.
     gt: [N, J, 2]; visible: [N, J].
     input_scale: [N] model-input pixels per original-image pixel.
     parameters: parameter count of the whole model; fine_parameters of its
@@ -58,6 +64,8 @@ class VariantResult:
   """
   name: str
   coarse: np.ndarray
+  coarse_quarter: np.ndarray
+  coarse_dark: np.ndarray
   cascade: np.ndarray
   gt: np.ndarray
   visible: np.ndarray
@@ -91,11 +99,13 @@ def run_variant(config: ml_collections.ConfigDict, workdir: str,
   source, joint_set = datasets.load_split(variant_cfg.data,
                                           variant_cfg.data.eval_split)
   spec = pipeline.crop_spec(variant_cfg, joint_set)
-  predictions = evaluate.predict_split(state, source, spec,
-                                       variant_cfg.eval.batch_size,
-                                       is_cascade=True)
+  predictions = evaluate.predict_split(
+      state, source, spec, variant_cfg.eval.batch_size, is_cascade=True,
+      fusion=evaluate.fusion_options(variant_cfg.eval))
   return VariantResult(
       name=variant, coarse=predictions['coarse'],
+      coarse_quarter=predictions['coarse_quarter'],
+      coarse_dark=predictions['coarse_dark'],
       cascade=predictions['cascade'], gt=predictions['gt'],
       visible=predictions['visible'],
       input_scale=predictions['input_scale'],
@@ -135,7 +145,7 @@ def write_report(results: dict[str, VariantResult], joint_set,
 
   sigma_rows, pck_rows = [], []
   for name, result in results.items():
-    for method in ('coarse', 'cascade'):
+    for method in METHODS:
       errors = x_errors(getattr(result, method), result)
       sigma = [sigma_without_outliers(e, limit) for e in errors]
       sigma_rows.append([f'{name} {method}'] + [
@@ -146,13 +156,14 @@ def write_report(results: dict[str, VariantResult], joint_set,
                 for t in (0.05, 0.2)}
       pck_rows.append([f'{name} {method}'] + [
           f'{100 * scores[t][g]:.1f}' for t in (0.05, 0.2)
-          for g in ('Wrist', 'Mean')])
+          for g in list(groups) + ['Mean']])
   lines += ['## Sigma of the x error per joint (paper Table 1 layout)', '',
             _markdown_table(['model'] + list(groups) + ['all joints'],
                             sigma_rows), '',
             '## PCK (paper Fig. 12 / Table 3)', '',
-            _markdown_table(['model', 'Wrist@0.05', 'Mean@0.05', 'Wrist@0.2',
-                             'Mean@0.2'], pck_rows), '']
+            _markdown_table(['model'] + [
+                f'{g}@{t}' for t in (0.05, 0.2) for g in list(groups) + ['Mean']],
+                            pck_rows), '']
 
   figures = []
   for name in [n for n in POOLING_VARIANTS if n in results]:

@@ -36,7 +36,10 @@ from cascade_jax.train import stages
 # What the report reads from the evaluation's predictions.npz.
 PREDICTION_FIELDS = ('coarse', 'gt', 'visible', 'input_scale')
 # Row labels of the methods `evaluate.predict_split` may return.
-METHOD_TITLES = {'coarse': 'coarse model', 'spatial': 'spatial model (MRF)',
+METHOD_TITLES = {'coarse': 'coarse model',
+                 'coarse_quarter': 'coarse model, quarter-cell decoding',
+                 'coarse_dark': 'coarse model, DARK decoding',
+                 'spatial': 'spatial model (MRF)',
                  'cascade_no_spatial': 'cascade without the MRF',
                  'cascade': 'cascade (fine)'}
 
@@ -54,7 +57,7 @@ def write_report(workdir: str, num_examples: int = 4,
   joint_set = datasets.joint_set(config.data)
   predictions = _load_predictions(workdir, config)
   methods = present_methods(predictions)
-  final = methods[-1]
+  final = evaluate.final_method(predictions)
   out_dir = os.path.join(workdir, 'report')
   os.makedirs(out_dir, exist_ok=True)
   predictor = predictor_lib.Predictor.from_checkpoint(workdir)
@@ -83,8 +86,7 @@ def write_report(workdir: str, num_examples: int = 4,
 
 
 def present_methods(predictions) -> list[str]:
-  """The prediction methods in ``predictions``, in the evaluation's order;
-  the last is the model's final answer."""
+  """The prediction methods in ``predictions``, in the evaluation's order."""
   return [m for m in evaluate.METHODS if m in predictions]
 
 

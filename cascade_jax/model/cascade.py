@@ -60,7 +60,7 @@ class CascadeModel(nn.Module):
     bank_widths: coarse (c1, c2, c3, c4).
     head_widths: coarse hidden 1x1 widths.
     dropout_rate: coarse SpatialDropout rate.
-    num_levels: pyramid levels; context must be a multiple of 2**num_levels.
+    num_levels: pyramid levels.
     lcn_kernel_size: coarse LCN window.
     fine_bank_widths: widths of the fine model's per-bank 7x7 convs.
     fine_hidden_width: width of the fine model's shared 1x1 conv.
@@ -121,15 +121,100 @@ class CascadeModel(nn.Module):
     crops, origins = crop.crop_features(features, crop_centres, self.context)
     fine_heatmaps = fine.FineHeatmapModel(
         self.num_joints, self.fine_bank_widths, self.fine_hidden_width,
-        dtype=self.dtype, name='fine')(crops)
+        dtype=self.dtype, name='fine')(crops, origins)
     return CascadeOutputs(coarse_heatmaps, fine_heatmaps, crop_centres,
                           origins, spatial_heatmaps)
 
 
-def locations(outputs: CascadeOutputs, subpixel: bool = False) -> jax.Array:
-  """Final joint predictions [B, J, 2] (x, y) in input pixels.
+# How the fine answer and the coarse one are combined (``locations``).
+FUSION_RULES = ('fine', 'threshold', 'product', 'cell')
 
-  Coarse location + fine offset, i.e. window origin + fine argmax.
+
+def locations(outputs: CascadeOutputs, pooling: int, fusion: str = 'fine',
+              min_peak: float = 0.0, cell_margin: float = 0.0,
+              subpixel: bool = False) -> tuple[jax.Array, jax.Array]:
+  """Final joint predictions and their fine peaks.
+
+  Args:
+    outputs: the cascade's outputs.
+    pooling: the coarse stride s.
+    fusion: 'fine', the paper's rule: the fine argmax (coarse location +
+      offset); 'threshold': the fine argmax where its peak reaches
+      ``min_peak``, else the crop centre (the coarse, or MRF, location):
+      a weak peak says the window does not hold the joint; 'product': the
+      argmax of the fine map times the coarse map upsampled (bilinearly) to
+      the window's pixels, both clipped at 0 (the crop centre where the
+      product is 0 everywhere); 'cell': the fine argmax
+      within s / 2 + ``cell_margin`` input pixels of the crop centre on
+      each axis (the coarse cell plus a margin).
+    min_peak: the threshold of 'threshold'.
+    cell_margin: the margin of 'cell', in input pixels.
+    subpixel: quarter-pixel refinement of the fine argmax.
+
+  Returns:
+    ([B, J, 2] (x, y) in input pixels, [B, J] the fine map's value at the
+    chosen location (for a fallback, the fine peak that was too weak)).
   """
-  return fine.decode_locations(outputs.fine_heatmaps, outputs.window_origins,
-                               subpixel)
+  if fusion not in FUSION_RULES:
+    raise ValueError(f'unknown fusion rule {fusion!r}; expected one of '
+                     f'{FUSION_RULES}')
+  maps = outputs.fine_heatmaps
+  origins = outputs.window_origins
+  if fusion == 'product':
+    prior = _coarse_in_windows(outputs.coarse_heatmaps, origins,
+                               maps.shape[1], pooling)
+    maps = jnp.maximum(maps, 0.0) * jnp.maximum(prior, 0.0)
+  elif fusion == 'cell':
+    maps = _outside_cell_to_min(maps, outputs.crop_centres - origins,
+                                pooling / 2 + cell_margin)
+  joints, peaks = fine.decode_locations(maps, origins, subpixel)
+  local = jnp.round(joints - origins).astype(jnp.int32)
+  scores = _value_at(outputs.fine_heatmaps, local)
+  if fusion == 'threshold':
+    joints = jnp.where((scores < min_peak)[..., None], outputs.crop_centres,
+                       joints)
+  elif fusion == 'product':
+    joints = jnp.where((peaks > 0)[..., None], joints, outputs.crop_centres)
+  return joints, scores
+
+
+def _value_at(maps: jax.Array, local: jax.Array) -> jax.Array:
+  """maps [B, H, W, J] at integer (x, y) local [B, J, 2] -> [B, J]."""
+  height, width = maps.shape[1:3]
+  x = jnp.clip(local[..., 0], 0, width - 1)
+  y = jnp.clip(local[..., 1], 0, height - 1)
+  flat = jnp.moveaxis(maps, -1, 1).reshape(maps.shape[0], maps.shape[-1], -1)
+  return jnp.take_along_axis(flat, (y * width + x)[..., None], axis=-1)[..., 0]
+
+
+def _outside_cell_to_min(maps: jax.Array, centres: jax.Array,
+                         half_width: float) -> jax.Array:
+  """``maps`` [B, C, C, J] with pixels farther than ``half_width`` from the
+  window-pixel ``centres`` [B, J, 2] on either axis set below the minimum."""
+  pixels = jnp.arange(maps.shape[1], dtype=jnp.float32)
+  near_x = jnp.abs(pixels[None, None, :, None]
+                   - centres[:, None, None, :, 0]) <= half_width
+  near_y = jnp.abs(pixels[None, :, None, None]
+                   - centres[:, None, None, :, 1]) <= half_width
+  return jnp.where(near_x & near_y, maps, jnp.min(maps) - 1.0)
+
+
+def _coarse_in_windows(coarse_heatmaps: jax.Array, origins: jax.Array,
+                       context: int, pooling: int) -> jax.Array:
+  """The coarse heat-maps [B, h, w, J] sampled bilinearly at every window
+  pixel: [B, context, context, J]. Input pixel p is cell coordinate
+  (p - (s - 1) / 2) / s (DESIGN section 5); edges extended."""
+
+  def weights(first_pixel, size):  # [B, J] -> [B, J, context, size]
+    cells = (first_pixel[..., None] + jnp.arange(context)
+             - (pooling - 1) / 2) / pooling
+    low = jnp.floor(cells)
+    frac = (cells - low)[..., None]
+    low = low.astype(jnp.int32)
+    return ((1 - frac) * jax.nn.one_hot(jnp.clip(low, 0, size - 1), size)
+            + frac * jax.nn.one_hot(jnp.clip(low + 1, 0, size - 1), size))
+
+  height, width = coarse_heatmaps.shape[1:3]
+  rows = weights(origins[..., 1], height)  # [B, J, context, h]
+  cols = weights(origins[..., 0], width)   # [B, J, context, w]
+  return jnp.einsum('bjuh,bhwj,bjvw->buvj', rows, coarse_heatmaps, cols)

@@ -1,34 +1,32 @@
 """Crop module (paper Sec. 4.1, Fig. 6): per-joint windows of feature maps.
 
 Windows keep a constant context of ``context`` input pixels at every
-resolution: a map at stride t gives a (context / t)^2 window. All windows of
-one joint cover the SAME block of input pixels, so that upsampling by t (with
-half-pixel centres) maps every cropped cell back onto the input pixels it
-covers:
+resolution, and every window is centred on its crop centre: a coarse argmax
+(the cell centre s*j + (s - 1) / 2 at pooling s) is exactly the window
+centre at 4x, 8x and 16x alike.
 
-  * Grid g = the coarsest stride cropped (2**num_levels for the coarse
-    features: conv2 of the last bank). ``context`` must be a multiple of g,
-    which makes every window whole (default 40 = the paper's 36 rounded up
-    to a multiple of 8: windows 40, 20, 20, 10, 10, 5 px).
   * Window origin o (input pixel of the top-left corner, per axis):
-    o = g * floor((c - (context - 1) / 2) / g + 1/2), c the crop centre
-    clipped to the image. The window covers input pixels o .. o + context - 1;
-    its centre o + (context - 1) / 2 is within g / 2 of c. The sub-pixel
-    remainder is not lost: the fine model decodes in window pixels and adds
-    o, so the final location does not depend on c beyond the window choice.
-    For 8x pooling and context = 8 (mod 16), as the default 40, a coarse
-    argmax (a cell centre 8j + 3.5) is exactly the window centre.
-  * A map at stride t (t divides g) starts at feature pixel o / t: its pixel
-    i covers input pixels [t*i, t*i + t - 1] (DESIGN section 5).
+    o = round(c - (context - 1) / 2), c the crop centre clipped to the
+    image. The window covers input pixels o .. o + context - 1; its centre
+    o + (context - 1) / 2 equals c whenever c is a cell centre and
+    ``context`` is even (it has the same half-pixel fraction), else it is
+    within half a pixel of c.
+  * A map at stride t: its pixel i covers input pixels [t*i, t*i + t - 1]
+    (DESIGN section 5). o need not be a multiple of t, so the crop starts at
+    the feature pixel floor(o / t) holding o and takes ``window_cells``
+    pixels, enough to cover the window from there. The fine model upsamples
+    each crop by t (half-pixel centres, so upsampled pixel k is input pixel
+    t * floor(o / t) + k) and slices the window out at the remainder
+    o - t * floor(o / t) (``align_window``): every bank's contribution then
+    lands on the same input pixels, for any origin.
 
-Feature maps are zero-padded by half a window (plus the rounding slack)
-before ``jax.lax.dynamic_slice``, which would otherwise CLAMP the start into
-range and shift windows at the border off their joint. Centres outside the
-image are clipped to the border pixel first, so the padding always suffices.
-The crop is a ``dynamic_slice`` vmapped over batch and joints (a gather); its
-gradient is the autodiff scatter-add: output gradients are added to the
-feature-map gradients at the sampled pixels, overlapping windows summed
-(paper Sec. 4.1).
+Feature maps are zero-padded before ``jax.lax.dynamic_slice``, which would
+otherwise CLAMP the start into range and shift windows at the border off
+their joint. Centres outside the image are clipped to the border pixel
+first, so the padding always suffices. The crop is a ``dynamic_slice``
+vmapped over batch and joints (a gather); its gradient is the autodiff
+scatter-add: output gradients are added to the feature-map gradients at the
+sampled pixels, overlapping windows summed (paper Sec. 4.1).
 """
 
 from __future__ import annotations
@@ -38,64 +36,67 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
-# The paper's 36 input pixels, rounded up to a multiple of 8 (3 banks).
-DEFAULT_CONTEXT = 40
+# The paper's 36 input pixels (Sec. 4.1).
+DEFAULT_CONTEXT = 36
 
 
-def check_context(context: int, grid: int) -> None:
-  """Raises unless windows of ``context`` input pixels are whole at ``grid``."""
-  if context <= 0 or context % grid:
+def check_context(context: int) -> None:
+  """Raises unless windows of ``context`` input pixels can be centred on a
+  heat-map cell centre (s*j + (s - 1) / 2: a half-integer for even s)."""
+  if context <= 0 or context % 2:
     raise ValueError(
-        f'context = {context} input pixels must be a positive multiple of '
-        f'{grid} (the coarsest cropped stride) so that every window is whole; '
-        f'e.g. {max(grid, -(-context // grid) * grid)}.')
+        f'context = {context} input pixels must be a positive even number so '
+        'that every window is centred on its coarse cell (cell centres are '
+        f'half-integers at 4x, 8x and 16x); e.g. {max(2, context + context % 2)}.')
 
 
 def window_origins(centres: jax.Array, image_size: tuple[int, int],
-                   context: int, grid: int) -> jax.Array:
-  """Top-left input pixels of the windows, aligned to the stride grid.
+                   context: int) -> jax.Array:
+  """Top-left input pixels of the windows centred on ``centres``.
 
   Args:
     centres: [B, J, 2] (x, y) crop centres in input pixels (any real values).
     image_size: (H, W) of the input image.
-    context: window size in input pixels, a multiple of grid.
-    grid: the coarsest stride that will be cropped.
+    context: window size in input pixels, even.
 
   Returns:
-    [B, J, 2] int32 (x, y) origins o, multiples of grid (module docstring).
+    [B, J, 2] int32 (x, y) origins o = round(c - (context - 1) / 2), c
+    clipped to the image (module docstring).
   """
-  check_context(context, grid)
+  check_context(context)
   height, width = image_size
   upper = jnp.asarray([width - 1, height - 1], jnp.float32)
   centres = jnp.clip(centres.astype(jnp.float32), 0.0, upper)
-  cells = jnp.floor((centres - (context - 1) / 2) / grid + 0.5)
-  return (cells * grid).astype(jnp.int32)
+  return jnp.floor(centres - (context - 1) / 2 + 0.5).astype(jnp.int32)
+
+
+def window_cells(context: int, stride: int) -> int:
+  """Pixels per side of a crop at ``stride``: enough to cover ``context``
+  input pixels from any origin, ceil((context + stride - 1) / stride)."""
+  return -(-(context + stride - 1) // stride)
 
 
 def crop_windows(feature_map: jax.Array, origins: jax.Array, context: int,
-                 stride: int, grid: int) -> jax.Array:
+                 stride: int) -> jax.Array:
   """Crops one feature map at every joint's window.
 
   Args:
     feature_map: [B, h, w, C] at stride ``stride``: pixel i covers input
       pixels [stride * i, stride * i + stride - 1]; h = ceil(H / stride).
-    origins: [B, J, 2] from ``window_origins`` with the same context and grid.
+    origins: [B, J, 2] from ``window_origins`` with the same context.
     context: window size in input pixels.
-    stride: input pixels per feature pixel; divides grid.
-    grid: the grid of ``origins``.
+    stride: input pixels per feature pixel.
 
   Returns:
-    [B, J, context / stride, context / stride, C]; pixels outside the map 0.
+    [B, J, n, n, C], n = ``window_cells(context, stride)``, starting at
+    feature pixel floor(origins / stride); pixels outside the map 0.
   """
-  if grid % stride:
-    raise ValueError(f'crop stride {stride} must divide the grid {grid}.')
-  size = context // stride
-  # Clipped centres give o in [-(context + grid) / 2, H - 1 + (grid -
-  # context) / 2 + 1/2]: this padding keeps every window inside the padded
-  # map, so dynamic_slice never clamps.
-  pad = -(-(context + grid) // (2 * stride))
+  size = window_cells(context, stride)
+  # Clipped centres give o in [-context / 2, W - context / 2]: this padding
+  # keeps every crop inside the padded map, so dynamic_slice never clamps.
+  pad = -(-context // (2 * stride)) + 2
   padded = jnp.pad(feature_map, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-  starts = origins // stride + pad  # Exact: origins are multiples of grid.
+  starts = origins // stride + pad  # Floor division, also for negative o.
 
   def crop_one(image, start):  # [h, w, C], [2] (x, y) -> [size, size, C]
     return jax.lax.dynamic_slice(image, (start[1], start[0], 0),
@@ -104,6 +105,30 @@ def crop_windows(feature_map: jax.Array, origins: jax.Array, context: int,
 
   per_joint = jax.vmap(crop_one, in_axes=(None, 0))
   return jax.vmap(per_joint)(padded, starts)
+
+
+def align_window(upsampled: jax.Array, origins: jax.Array, context: int,
+                 stride: int) -> jax.Array:
+  """The window out of a crop upsampled by ``stride`` to input pixels.
+
+  Args:
+    upsampled: [B, n * stride, n * stride, C], a ``crop_windows`` crop at
+      ``stride`` after (any translation-equivariant layers and) upsampling
+      by ``stride``: its pixel k is input pixel stride * floor(o / stride) + k.
+    origins: [B, 2] (x, y) window origins o of these crops.
+    context: window size in input pixels.
+    stride: the crop's stride.
+
+  Returns:
+    [B, context, context, C]: pixel (u, v) is input pixel o + (u, v).
+  """
+  offsets = origins % stride  # o - stride * floor(o / stride), in [0, stride).
+
+  def slice_one(image, offset):
+    return jax.lax.dynamic_slice(image, (offset[1], offset[0], 0),
+                                 (context, context, image.shape[-1]))
+
+  return jax.vmap(slice_one)(upsampled, offsets)
 
 
 def crop_features(features: Sequence[tuple[jax.Array, jax.Array]],
@@ -120,23 +145,23 @@ def crop_features(features: Sequence[tuple[jax.Array, jax.Array]],
       ``CoarseHeatmapModel(..., return_features=True)``: conv1
       [B, H / 2**l, W / 2**l, c1], conv2 [B, ceil(H / 2**(l+1)), ..., c2].
     centres: [B, J, 2] (x, y) crop centres in input pixels.
-    context: window size in input pixels, a multiple of 2**num_levels.
+    context: window size in input pixels, even.
 
   Returns:
-    (crops, origins): crops[r] is [B, J, context / 2**r, context / 2**r,
-    C_r] for r = 0 .. num_levels, C_0 = c1, C_r = c2 + c1 (conv2 of bank
-    r - 1 first), C_L = c2; origins [B, J, 2] int32 input pixels.
+    (crops, origins): crops[r] is [B, J, n_r, n_r, C_r] at stride 2**r,
+    n_r = ``window_cells(context, 2**r)``, for r = 0 .. num_levels,
+    C_0 = c1, C_r = c2 + c1 (conv2 of bank r - 1 first), C_L = c2; origins
+    [B, J, 2] int32 input pixels.
   """
   num_levels = len(features)
-  grid = 2**num_levels
   image_size = features[0][0].shape[1:3]
-  origins = window_origins(centres, image_size, context, grid)
+  origins = window_origins(centres, image_size, context)
   by_resolution = [[] for _ in range(num_levels + 1)]
   for level, (conv1, conv2) in enumerate(features):
     by_resolution[level].append(
-        crop_windows(conv1, origins, context, 2**level, grid))
+        crop_windows(conv1, origins, context, 2**level))
     by_resolution[level + 1].append(
-        crop_windows(conv2, origins, context, 2**(level + 1), grid))
+        crop_windows(conv2, origins, context, 2**(level + 1)))
   crops = [jnp.concatenate(group, axis=-1) if len(group) > 1 else group[0]
            for group in by_resolution]
   return crops, origins

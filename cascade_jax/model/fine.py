@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from cascade_jax import heatmaps as heatmap_codec
+from cascade_jax.model import crop
 from cascade_jax.model import layers
 
 # Target sigma in window (= input) pixels: the paper's 1.5 px (Sec. 3.3),
@@ -49,15 +50,18 @@ class FineBranch(nn.Module):
   dtype: jax.typing.DTypeLike = jnp.float32
 
   @nn.compact
-  def __call__(self, crops: Sequence[jax.Array]) -> jax.Array:
+  def __call__(self, crops: Sequence[jax.Array],
+               origins: jax.Array) -> jax.Array:
     """Runs one joint's crops.
 
     Args:
-      crops: per bank r, [B, s_r, s_r, C_r]; s_0 = context and every s_r
-        divides it.
+      crops: per bank r, [B, n_r, n_r, C_r] at stride 2**r
+        (``crop.crop_windows``); n_0 = context.
+      origins: [B, 2] (x, y) window origins of the crops.
 
     Returns:
-      [B, context, context, hidden_width], post-ReLU, in ``dtype``.
+      [B, context, context, hidden_width], post-ReLU, in ``dtype``: pixel
+      (u, v) is input pixel origin + (u, v) for every bank.
     """
     context = crops[0].shape[1]
     merged = None
@@ -66,7 +70,10 @@ class FineBranch(nn.Module):
         x = nn.relu(nn.Conv(width, (self.kernel_size, self.kernel_size),
                             padding='SAME', dtype=self.dtype,
                             name=f'bank{bank}_conv{i}')(x))
-      x = layers.upsample_linear(x, context // x.shape[1])
+      if bank:
+        stride = 2**bank
+        x = crop.align_window(layers.upsample_linear(x, stride), origins,
+                              context, stride)
       merged = x if merged is None else merged + x
     return nn.relu(nn.Conv(self.hidden_width, (1, 1), dtype=self.dtype,
                            name='hidden')(merged))
@@ -98,11 +105,14 @@ class FineHeatmapModel(nn.Module):
   dtype: jax.typing.DTypeLike = jnp.float32
 
   @nn.compact
-  def __call__(self, crops: Sequence[jax.Array]) -> jax.Array:
+  def __call__(self, crops: Sequence[jax.Array],
+               origins: jax.Array) -> jax.Array:
     """Fine heat-maps from per-joint crops.
 
     Args:
-      crops: per bank r, [B, J, s_r, s_r, C_r] (``crop.crop_features``).
+      crops: per bank r, [B, J, n_r, n_r, C_r] at stride 2**r
+        (``crop.crop_features``).
+      origins: [B, J, 2] (x, y) window origins of the crops.
 
     Returns:
       [B, context, context, J] float32 fine heat-maps in window pixels.
@@ -113,7 +123,7 @@ class FineHeatmapModel(nn.Module):
                        f'the crops have {num_joints} joints (axis 1).')
     features = SiameseBranches(self.bank_widths, self.hidden_width,
                                self.kernel_size, self.dtype,
-                               name='siamese')(list(crops))
+                               name='siamese')(list(crops), origins)
     # Unshared 1x1 conv: joint j's own weights [hidden] and bias.
     kernel = self.param('joint_kernel',
                         nn.initializers.lecun_normal(in_axis=-1, out_axis=-2),
@@ -125,9 +135,16 @@ class FineHeatmapModel(nn.Module):
 
 
 def fine_targets(joints: jax.Array, visible: jax.Array, origins: jax.Array,
-                 context: int, sigma: float = FINE_SIGMA
-                 ) -> tuple[jax.Array, jax.Array]:
-  """Gaussian fine targets at the ground truth inside each joint's window.
+                 context: int, sigma: float = FINE_SIGMA,
+                 mask_outside: bool = False) -> tuple[jax.Array, jax.Array]:
+  """Gaussian fine targets: the full-image target cropped at each window.
+
+  Paper eq. 2: a window whose joint lies outside it gets the crop of the
+  joint's Gaussian, all zero (or its tail) and weight 1, which teaches the
+  fine model to stay low where the joint is not, so that its peak height
+  says whether the window holds the joint. Only unlabelled joints are
+  masked. With ``mask_outside`` windows without their joint get weight 0
+  too (the behaviour before issue 13, kept as an option: BUILD_NOTES).
 
   Computed in JAX inside the train step: the windows follow the model's own
   coarse predictions. Same conventions as ``heatmaps.encode`` at stride 1.
@@ -138,28 +155,32 @@ def fine_targets(joints: jax.Array, visible: jax.Array, origins: jax.Array,
     origins: [B, J, 2] int window origins (``crop.window_origins``).
     context: window size in pixels.
     sigma: Gaussian standard deviation in window pixels.
+    mask_outside: weight 0 for a joint outside its window
+      ([-0.5, context - 0.5] in window pixels).
 
   Returns:
-    targets [B, context, context, J] (peak 1, zero where the weight is 0) and
-    weights [B, J] float32: 1 for labelled joints whose ground truth lies in
-    the window ([-0.5, context - 0.5] in window pixels), else 0.
+    targets [B, context, context, J] (zero where the weight is 0) and
+    weights [B, J] float32: 1 for labelled joints (and, with
+    ``mask_outside``, inside their window), else 0.
   """
   local = joints - origins  # [B, J, 2] window pixels.
   grid = jnp.arange(context, dtype=jnp.float32)
   dx = grid[None, None, :, None] - local[:, None, None, :, 0]  # [B, 1, W, J]
   dy = grid[None, :, None, None] - local[:, None, None, :, 1]  # [B, H, 1, J]
   targets = jnp.exp(-(dx**2 + dy**2) / (2.0 * sigma**2))
-  inside = jnp.all((local >= -0.5) & (local <= context - 0.5), axis=-1)
-  weights = (inside & (visible > 0)).astype(jnp.float32)
+  weights = visible > 0
+  if mask_outside:
+    weights &= jnp.all((local >= -0.5) & (local <= context - 0.5), axis=-1)
+  weights = weights.astype(jnp.float32)
   return targets * weights[:, None, None, :], weights
 
 
 def decode_locations(fine_heatmaps: jax.Array, origins: jax.Array,
-                     subpixel: bool = False) -> jax.Array:
-  """Final joint locations: window origin + fine argmax.
+                     subpixel: bool = False) -> tuple[jax.Array, jax.Array]:
+  """Fine locations: window origin + fine argmax, and the fine peaks.
 
   Equivalently coarse location + offset, the offset being the argmax
-  relative to the crop centre.
+  relative to the window centre.
 
   Args:
     fine_heatmaps: [B, context, context, J].
@@ -167,7 +188,10 @@ def decode_locations(fine_heatmaps: jax.Array, origins: jax.Array,
     subpixel: quarter-pixel refinement of the argmax (``heatmaps.decode``).
 
   Returns:
-    [B, J, 2] float32 (x, y) in input pixels.
+    ([B, J, 2] float32 (x, y) in input pixels, [B, J] peak values: about 1
+    where the window holds the joint, about 0 where it does not, as E2
+    trains them).
   """
-  peaks, _ = heatmap_codec.decode(fine_heatmaps, stride=1, subpixel=subpixel)
-  return origins + peaks
+  peaks, scores = heatmap_codec.decode(fine_heatmaps, stride=1,
+                                       subpixel=subpixel)
+  return origins + peaks, scores

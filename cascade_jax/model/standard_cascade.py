@@ -8,8 +8,8 @@ Its architecture is ours with the image pyramid as banks; since 3-channel
 inputs make its first convs much smaller than ours on 128-channel features,
 each bank gets one extra conv7x7, whose width ``matched_extra_width`` chooses
 so that both fine models have (nearly) the same number of parameters, as in
-the paper. Windows are cut on the same 2**num_levels grid as ours, so both
-models see the same input pixels for the same centres.
+the paper. Windows are cut as ours (``crop``), so both models see the same
+input pixels for the same centres.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class StandardCascadeFineModel(nn.Module):
     extra_width: width of the extra conv (``matched_extra_width``).
     num_levels: pyramid levels, as the coarse model.
     lcn_kernel_size: LCN window, as the coarse model.
-    context: crop window in input pixels, a multiple of 2**num_levels.
+    context: crop window in input pixels, even.
     dtype: computation dtype of the convs (``fine.FineHeatmapModel``).
   """
   num_joints: int
@@ -66,20 +66,19 @@ class StandardCascadeFineModel(nn.Module):
       (fine heat-maps [B, context, context, J] in window pixels,
       window origins [B, J, 2] int32 input pixels).
     """
-    grid = 2**self.num_levels
     origins = crop.window_origins(crop_centres, images.shape[1:3],
-                                  self.context, grid)
+                                  self.context)
     crops = [
         crop.crop_windows(
             layers.local_contrast_normalize(level, self.lcn_kernel_size),
-            origins, self.context, 2**index, grid)
+            origins, self.context, 2**index)
         for index, level in enumerate(
             layers.gaussian_pyramid(images.astype(jnp.float32),
                                     self.num_levels))]
     widths = (*self.bank_widths[:-1], self.extra_width, self.bank_widths[-1])
     fine_heatmaps = fine.FineHeatmapModel(
         self.num_joints, widths, self.hidden_width, dtype=self.dtype,
-        name='fine')(crops)
+        name='fine')(crops, origins)
     return fine_heatmaps, origins
 
 
@@ -139,10 +138,13 @@ def _ours(num_joints, coarse_widths, num_levels, bank_widths, hidden_width,
   c1, c2 = coarse_widths
   channels = [c1] + [c1 + c2] * (num_levels - 1) + [c2]
   crops = [jax.ShapeDtypeStruct(
-      (1, num_joints, context // 2**r, context // 2**r, channels[r]),
+      (1, num_joints, crop.window_cells(context, 2**r),
+       crop.window_cells(context, 2**r), channels[r]),
       jnp.float32) for r in range(num_levels + 1)]
+  origins = jax.ShapeDtypeStruct((1, num_joints, 2), jnp.int32)
   model = fine.FineHeatmapModel(num_joints, bank_widths, hidden_width)
-  return _num_params(lambda x: model.init(jax.random.key(0), x), crops)
+  return _num_params(lambda x, o: model.init(jax.random.key(0), x, o), crops,
+                     origins)
 
 
 def _standard(num_joints, extra_width, num_levels, bank_widths, hidden_width,

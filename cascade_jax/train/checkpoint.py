@@ -215,13 +215,23 @@ def restore_params(workdir: str) -> dict:
   return _local(restored['state'])['params']
 
 
-def warm_start(params: dict, saved: dict, source: str) -> dict:
-  """``params`` with every top-level part that ``saved`` has taken from it.
+def warm_start(params: dict, saved: dict, source: str,
+               parts: tuple[str, ...] = ()) -> dict:
+  """``params`` with every top-level part that ``saved`` has (or each of
+  ``parts``, when given) taken from it.
 
   E.g. a cascade with a new spatial model keeps its fresh 'spatial' part and
-  takes 'coarse' and 'fine' from a trained cascade. Raises, naming the part,
-  when a shared part's structure or shapes differ.
+  takes 'coarse' and 'fine' from a trained cascade; with parts ('coarse',)
+  a cascade with another fine model starts from a trained coarse model.
+  Raises, naming the part, when a shared part's structure or shapes differ
+  or a requested part is not saved.
   """
+  missing = [name for name in parts if name not in saved]
+  if missing:
+    raise ValueError(f'{source} has no parameters {missing} '
+                     f'(train.init_parts); its parts: {sorted(saved)}')
+  if parts:
+    saved = {name: saved[name] for name in parts}
   merged = dict(params)
   for name, part in saved.items():
     if name not in params:

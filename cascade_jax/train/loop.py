@@ -83,10 +83,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
     state = checkpoint.restore(manager, state, train_iterator)
     logging.info('resumed from %s at step %d', manager.directory, latest)
   elif config.train.get('init_from'):
+    parts = tuple(config.train.get('init_parts', ()))
     state = state.replace(params=checkpoint.warm_start(
         state.params, checkpoint.restore_params(config.train.init_from),
-        config.train.init_from))
-    logging.info('parameters from %s', config.train.init_from)
+        config.train.init_from, parts))
+    logging.info('parameters %sfrom %s',
+                 f'{", ".join(parts)} ' if parts else '',
+                 config.train.init_from)
   start_step = int(state.step)
   total_steps = stages.total_steps(schedule)
 
@@ -122,8 +125,9 @@ def _run_stage(state, stage, train_iterator, eval_source, spec, config,
   """Steps ``state`` to the end of ``stage``, checkpointing on the way."""
   p_train_step = steps.make_train_step(
       stage.name, is_cascade, config.train.fine_loss_weight,
-      config.train.get('spatial_loss_weight', 0.0),
-      config.train.skip_nonfinite)
+      spatial_loss_weight=config.train.get('spatial_loss_weight', 0.0),
+      fine_mask_outside=config.train.get('fine_mask_outside', False),
+      skip_nonfinite=config.train.skip_nonfinite)
   replicated = steps.replicate(state)
   for step in range(int(state.step) + 1, stage.end + 1):
     host_batch = next(train_iterator)

@@ -110,14 +110,25 @@ def make_optimizer(config: ml_collections.ConfigDict, steps: int,
   return tx
 
 
+def peak_learning_rate(train_config: ml_collections.ConfigDict,
+                       stage_name: str) -> float:
+  """The peak rate of ``stage_name``: ``spatial_learning_rate`` for the
+  spatial stage and ``joint_learning_rate`` for the joint stage when the
+  config sets them (non-zero), else ``learning_rate``. The spatial model's
+  few, pre-softplus parameters need larger steps than the ConvNets'; the
+  joint stage starts from trained parts that a fresh Adam state at the full
+  rate would undo (BUILD_NOTES, issue 13)."""
+  own = {'spatial': train_config.get('spatial_learning_rate'),
+         'joint': train_config.get('joint_learning_rate')}.get(stage_name)
+  return own or train_config.learning_rate
+
+
 def optimizer(train_config: ml_collections.ConfigDict, stage: Stage,
               params) -> optax.GradientTransformation:
-  """The config's optimiser over ``stage``'s steps, frozen where the stage
-  does not train (optax.set_to_zero: no update, no optimiser state). The
-  spatial stage peaks at ``spatial_learning_rate`` when the config sets it:
-  its few, pre-softplus parameters need larger steps than the ConvNets'."""
-  peak = (train_config.get('spatial_learning_rate') or None
-          if stage.name == 'spatial' else None)
+  """The config's optimiser over ``stage``'s steps at its
+  ``peak_learning_rate``, frozen where the stage does not train
+  (optax.set_to_zero: no update, no optimiser state)."""
+  peak = peak_learning_rate(train_config, stage.name)
   tx = make_optimizer(train_config, stage.steps, peak)
   if not isinstance(params, dict) or 'fine' not in params:
     return tx  # A coarse-only model: everything trains in its one stage.

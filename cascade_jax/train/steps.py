@@ -40,11 +40,14 @@ def _images(batch):
 
 def objective(params, batch, dropout_key, *, apply_fn, stage: str,
               is_cascade: bool, fine_loss_weight: float,
-              spatial_loss_weight: float = 0.0, train: bool = True):
+              spatial_loss_weight: float = 0.0, fine_mask_outside: bool = False,
+              train: bool = True):
   """The loss of ``stage`` and its parts, as (loss, {'e1': ..[, 'e2': ..]
   [, 'e3': ..]}), 'e3' for a cascade with a spatial model.
 
-  With ``train`` False dropout is off and no key is needed (evaluation).
+  E2 follows paper eq. 2 (windows without their joint have all-zero
+  targets) unless ``fine_mask_outside`` (``fine.fine_targets``). With
+  ``train`` False dropout is off and no key is needed (evaluation).
   """
   rngs = {'dropout': dropout_key} if train else None
   if not is_cascade:
@@ -76,7 +79,8 @@ def objective(params, batch, dropout_key, *, apply_fn, stage: str,
     return parts['e3'], parts
   context = outputs.fine_heatmaps.shape[1]
   fine_targets, fine_weights = fine.fine_targets(
-      batch['joints'], batch['visible'], outputs.window_origins, context)
+      batch['joints'], batch['visible'], outputs.window_origins, context,
+      mask_outside=fine_mask_outside)
   e2 = losses.heatmap_loss(outputs.fine_heatmaps, fine_targets, fine_weights)
   parts['e2'] = e2
   if stage == 'fine':
@@ -94,7 +98,8 @@ def _torso(batch) -> dict:
 
 def train_step(state: TrainState, batch, *, stage: str, is_cascade: bool,
                fine_loss_weight: float = 0.1, spatial_loss_weight: float = 0.0,
-               skip_nonfinite: bool = False) -> tuple[TrainState, dict]:
+               fine_mask_outside: bool = False, skip_nonfinite: bool = False
+               ) -> tuple[TrainState, dict]:
   """One optimiser step on ``stage``'s objective; metrics pmean-ed.
 
   metrics['finite'] is 1.0 when the loss and the gradients' global norm are
@@ -107,7 +112,8 @@ def train_step(state: TrainState, batch, *, stage: str, is_cascade: bool,
   loss_fn = functools.partial(objective, apply_fn=state.apply_fn, stage=stage,
                               is_cascade=is_cascade,
                               fine_loss_weight=fine_loss_weight,
-                              spatial_loss_weight=spatial_loss_weight)
+                              spatial_loss_weight=spatial_loss_weight,
+                              fine_mask_outside=fine_mask_outside)
   (loss, parts), grads = jax.value_and_grad(loss_fn, has_aux=True)(
       state.params, batch, dropout_key)
   grads = jax.lax.pmean(grads, AXIS)
@@ -129,12 +135,14 @@ def train_step(state: TrainState, batch, *, stage: str, is_cascade: bool,
 
 def make_train_step(stage: str, is_cascade: bool, fine_loss_weight: float,
                     spatial_loss_weight: float = 0.0,
+                    fine_mask_outside: bool = False,
                     skip_nonfinite: bool = False):
   """``train_step`` for one stage, pmapped over 'batch', state donated."""
   return jax.pmap(
       functools.partial(train_step, stage=stage, is_cascade=is_cascade,
                         fine_loss_weight=fine_loss_weight,
                         spatial_loss_weight=spatial_loss_weight,
+                        fine_mask_outside=fine_mask_outside,
                         skip_nonfinite=skip_nonfinite),
       axis_name=AXIS, donate_argnums=(0,))
 
@@ -157,31 +165,42 @@ def make_eval_step(is_cascade: bool):
 
 
 def predict_step(state: TrainState, batch, *, is_cascade: bool,
-                 stride: int, subpixel: bool) -> dict:
+                 stride: int, subpixel: bool, fusion: str = 'fine',
+                 fine_min_peak: float = 0.0, cell_margin: float = 0.0) -> dict:
   """Joint predictions in input pixels for the host-side evaluation.
 
   Returns 'coarse' [per_device, J, 2] (argmax of the coarse heat-maps), its
-  'scores' [per_device, J], and for a cascade 'cascade' [per_device, J, 2]
-  (window origin + fine argmax). A cascade with a spatial model adds
-  'spatial' (argmax of its marginals, where the windows are cut) and
-  'cascade_no_spatial' (the fine model on windows at the coarse argmax: the
-  same parameters without the spatial model).
+  'scores' [per_device, J], the same heat-maps decoded sub-pixel as
+  'coarse_quarter' (a quarter cell towards the larger neighbour) and
+  'coarse_dark' (``heatmaps.decode_dark``), and for a cascade 'cascade'
+  [per_device, J, 2] (the fine answer combined with the coarse one by
+  ``fusion``: ``cascade.locations``) and its 'fine_scores' [per_device, J].
+  A cascade with a spatial model adds 'spatial' (argmax of its marginals,
+  where the windows are cut) and 'cascade_no_spatial' (the fine model on
+  windows at the coarse argmax: the same parameters without the spatial
+  model).
   """
   images = _images(batch)
   outputs = state.apply_fn({'params': state.params}, images, train=False,
                            **_torso(batch))
   coarse_maps = outputs.coarse_heatmaps if is_cascade else outputs
   joints, scores = heatmaps.decode(coarse_maps, stride, subpixel)
-  predictions = {'coarse': joints, 'scores': scores}
+  predictions = {'coarse': joints, 'scores': scores,
+                 'coarse_quarter': heatmaps.decode(coarse_maps, stride,
+                                                   subpixel=True)[0],
+                 'coarse_dark': heatmaps.decode_dark(coarse_maps, stride)[0]}
+  fuse = functools.partial(cascade.locations, pooling=stride, fusion=fusion,
+                           min_peak=fine_min_peak, cell_margin=cell_margin,
+                           subpixel=subpixel)
   if is_cascade and outputs.spatial_heatmaps is not None:
     predictions['spatial'], _ = heatmaps.decode(outputs.spatial_heatmaps,
                                                 stride, subpixel)
     coarse_centres, _ = heatmaps.decode(coarse_maps, stride)
     plain = state.apply_fn({'params': state.params}, images, train=False,
                            crop_centres=coarse_centres, **_torso(batch))
-    predictions['cascade_no_spatial'] = cascade.locations(plain, subpixel)
+    predictions['cascade_no_spatial'], _ = fuse(plain)
   if is_cascade:
-    predictions['cascade'] = cascade.locations(outputs, subpixel)
+    predictions['cascade'], predictions['fine_scores'] = fuse(outputs)
   return predictions
 
 

@@ -32,6 +32,7 @@ def test_sigma_drops_outliers_and_limit_scales_with_the_input():
 def test_x_errors_are_in_input_pixels_and_skip_unlabelled_joints():
   result = precision.VariantResult(
       name='x', coarse=np.array([[[12.0, 0.0], [5.0, 0.0]]]),
+      coarse_quarter=np.zeros((1, 2, 2)), coarse_dark=np.zeros((1, 2, 2)),
       cascade=np.zeros((1, 2, 2)), gt=np.array([[[10.0, 3.0], [0.0, 0.0]]]),
       visible=np.array([[True, False]]), input_scale=np.array([0.5]),
       parameters=0, fine_parameters=0)
@@ -57,6 +58,7 @@ def test_tiny_study_writes_a_report_whose_images_exist(tmp_path):
                                ('cascade_8x', 'standard_cascade_8x'))
   text = open(report).read()
   assert 'cascade_8x coarse' in text and 'standard_cascade_8x cascade' in text
+  assert 'cascade_8x coarse_dark' in text and 'Elbow@0.2' in text
   images = re.findall(r'!\[[^\]]*\]\(([^)]+)\)', text)
   assert images
   for image in images:

@@ -130,7 +130,7 @@ def test_bfloat16_training_tracks_float32():
   np.testing.assert_allclose(losses[jnp.bfloat16], losses[jnp.float32],
                              rtol=0.05)
   assert losses[jnp.float32][-1] < 0.5 * losses[jnp.float32][0]
-  for name in ('coarse', 'cascade'):
+  for name in ('coarse', 'coarse_quarter', 'coarse_dark', 'cascade'):
     joints = predictions[jnp.bfloat16][name]
     assert joints.dtype == jnp.float32
     assert np.all((joints >= -0.5) & (joints <= 63.5)), name

@@ -15,8 +15,8 @@ from cascade_jax.model import losses
 from cascade_jax.model import spatial
 from cascade_jax.model import standard_cascade
 
-# 8x pooling and a context of 24 = 8 (mod 16): windows are centred exactly
-# on the coarse argmax (a cell centre 8j + 3.5).
+# 8x pooling and a context of 24: windows are centred exactly on the coarse
+# argmax (a cell centre 8j + 3.5), as for any even context and pooling.
 NARROW = dict(num_joints=3, pooling=8, bank_widths=(2, 3, 4, 5),
               head_widths=(6, 7), fine_bank_widths=(4, 5),
               fine_hidden_width=6, context=24)
@@ -48,10 +48,11 @@ class CascadeModelTest(chex.TestCase):
     np.testing.assert_array_equal(outputs.crop_centres, coarse_locations)
     np.testing.assert_array_equal(outputs.window_origins + 11.5,
                                   coarse_locations)
-    np.testing.assert_array_equal(
-        cascade.locations(outputs, subpixel=True),
-        fine.decode_locations(outputs.fine_heatmaps, outputs.window_origins,
-                              subpixel=True))
+    joints, scores = cascade.locations(outputs, 8, subpixel=True)
+    expected, peaks = fine.decode_locations(
+        outputs.fine_heatmaps, outputs.window_origins, subpixel=True)
+    np.testing.assert_array_equal(joints, expected)
+    np.testing.assert_array_equal(scores, peaks)
 
   def test_given_crop_centres_are_used(self):
     model = cascade.CascadeModel(**NARROW)
@@ -63,7 +64,7 @@ class CascadeModelTest(chex.TestCase):
     np.testing.assert_array_equal(outputs.crop_centres, centres)
     np.testing.assert_array_equal(
         outputs.window_origins,
-        crop.window_origins(centres, (64, 48), NARROW['context'], 8))
+        crop.window_origins(centres, (64, 48), NARROW['context']))
 
   def test_fine_loss_trains_the_cropped_convs_not_the_coarse_head(self):
     model = cascade.CascadeModel(**NARROW)
@@ -93,6 +94,64 @@ class CascadeModelTest(chex.TestCase):
         self.assertEqual(norm, 0.0, name)
     self.assertTrue(all(norm > 0 for norm in
                         _leaf_norms(grads['fine']).values()))
+
+
+class FusionTest(chex.TestCase):
+  """``cascade.locations``: how the fine answer replaces the coarse one."""
+
+  def _outputs(self):
+    # 8x pooling, 16-px windows at origin (0, 0): crop centre (7.5, 7.5).
+    # Joint 0: a strong fine peak 1.0 at (3, 12); joint 1: a weak one, 0.2,
+    # at (14, 1). The coarse map [1, 4, 4, 2] fires at cell (0, 0) (centre
+    # (3.5, 3.5)) for joint 0 and at cell (1, 1) for joint 1.
+    fine_maps = np.zeros((1, 16, 16, 2), np.float32)
+    fine_maps[0, 12, 3, 0] = 1.0
+    fine_maps[0, 4, 4, 0] = 0.9    # Weaker, but where the coarse map fires.
+    fine_maps[0, 1, 14, 1] = 0.2
+    coarse_maps = np.zeros((1, 4, 4, 2), np.float32)
+    coarse_maps[0, 0, 0, 0] = 1.0
+    coarse_maps[0, 1, 1, 1] = 1.0
+    return cascade.CascadeOutputs(
+        coarse_heatmaps=jnp.asarray(coarse_maps),
+        fine_heatmaps=jnp.asarray(fine_maps),
+        crop_centres=jnp.full((1, 2, 2), 7.5),
+        window_origins=jnp.zeros((1, 2, 2), jnp.int32))
+
+  def test_fine_is_the_fine_argmax_with_its_peak(self):
+    joints, scores = cascade.locations(self._outputs(), 8)
+    np.testing.assert_array_equal(joints, [[[3, 12], [14, 1]]])
+    np.testing.assert_allclose(scores, [[1.0, 0.2]])
+
+  def test_a_weak_fine_peak_keeps_the_coarse_location(self):
+    joints, scores = cascade.locations(self._outputs(), 8, 'threshold',
+                                       min_peak=0.5)
+    np.testing.assert_array_equal(joints, [[[3, 12], [7.5, 7.5]]])
+    np.testing.assert_allclose(scores, [[1.0, 0.2]])  # The fine peaks.
+    # A threshold below both peaks changes nothing.
+    joints, _ = cascade.locations(self._outputs(), 8, 'threshold',
+                                  min_peak=0.1)
+    np.testing.assert_array_equal(joints, [[[3, 12], [14, 1]]])
+
+  def test_product_weighs_the_fine_map_by_the_upsampled_coarse_map(self):
+    # Joint 0: the coarse map is 1 at cell (0, 0), i.e. around input pixel
+    # (3.5, 3.5), and 0 from cell (1, .) on: (3, 12) gets weight 0, (4, 4)
+    # a weight near 1. Joint 1: (14, 1) lies in row 0 of cells, where the
+    # coarse map is 0: the product is 0 everywhere, the crop centre stays.
+    joints, scores = cascade.locations(self._outputs(), 8, 'product')
+    np.testing.assert_array_equal(joints, [[[4, 4], [7.5, 7.5]]])
+    np.testing.assert_allclose(scores[0, 0], 0.9)
+
+  def test_cell_keeps_the_argmax_within_the_coarse_cell_and_margin(self):
+    # Cell of half-width 4 + margin 0 around (7.5, 7.5): x, y in [3.5, 11.5].
+    joints, _ = cascade.locations(self._outputs(), 8, 'cell')
+    np.testing.assert_array_equal(joints[0, 0], [4, 4])
+    # A margin of 1 px (half-width 5) admits (3, 12), 4.5 px off on each axis.
+    joints, _ = cascade.locations(self._outputs(), 8, 'cell', cell_margin=1.0)
+    np.testing.assert_array_equal(joints[0, 0], [3, 12])
+
+  def test_unknown_rule_raises(self):
+    with self.assertRaisesRegex(ValueError, "'nearest'.*'threshold'"):
+      cascade.locations(self._outputs(), 8, 'nearest')
 
 
 class SpatialCascadeTest(chex.TestCase):

@@ -17,11 +17,10 @@ CENTRES = np.array([
 IMAGE_SIZE = (24, 32)
 
 
-def _numpy_origins(centres, image_size, context, grid):
+def _numpy_origins(centres, image_size, context):
   height, width = image_size
   clipped = np.clip(centres, 0, [width - 1, height - 1])
-  return (grid * np.floor((clipped - (context - 1) / 2) / grid + 0.5)).astype(
-      np.int64)
+  return np.floor(clipped - (context - 1) / 2 + 0.5).astype(np.int64)
 
 
 def _numpy_crop(feature_map, origins, context, stride):
@@ -29,7 +28,7 @@ def _numpy_crop(feature_map, origins, context, stride):
   margin = 100
   padded = np.pad(feature_map, ((0, 0), (margin, margin), (margin, margin),
                                 (0, 0)))
-  size = context // stride
+  size = -(-(context + stride - 1) // stride)
   out = np.zeros((*origins.shape[:2], size, size, feature_map.shape[-1]),
                  feature_map.dtype)
   for b in range(origins.shape[0]):
@@ -48,54 +47,68 @@ def _feature_map(stride, channels=3, seed=0):
 class WindowOriginsTest(chex.TestCase):
 
   def test_hand_computed_origins(self):
-    # context 40, grid 8: o = 8 * floor((c - 19.5) / 8 + 1/2).
+    # context 40: o = floor(c - 19.5 + 0.5) = floor(c - 19).
     centres = np.array([[[35.5, 3.5], [0.0, 23.0], [-50.0, 100.0]]])
-    origins = crop.window_origins(jnp.asarray(centres), (24, 64), 40, 8)
-    # 35.5 -> 16 (centre 35.5: an 8x cell centre is exactly the window
-    # centre); 3.5 -> -16 (floor(-1.5)); 0 -> -16; 23 -> 0 (floor(0.9375));
-    # -50 clipped to 0 -> -16; 100 clipped to 23 -> 0.
-    np.testing.assert_array_equal(origins, [[[16, -16], [-16, 0], [-16, 0]]])
+    origins = crop.window_origins(jnp.asarray(centres), (24, 64), 40)
+    # 35.5 -> 16, 3.5 -> -16 (window centres 35.5 and 3.5: exact); 0 -> -19;
+    # 23 -> 4; -50 clipped to 0 -> -19; 100 clipped to 23 -> 4.
+    np.testing.assert_array_equal(origins, [[[16, -16], [-19, 4], [-19, 4]]])
     self.assertEqual(origins.dtype, jnp.int32)
 
-  def test_window_centre_within_half_a_grid_cell_of_the_centre(self):
+  def test_windows_are_centred_on_every_cell_at_4x_8x_16x(self):
+    # A coarse argmax is the cell centre s * j + (s - 1) / 2: the window
+    # centre o + (context - 1) / 2 must equal it, for every cell, every
+    # pooling and every even context (before issue 13, 16x windows with
+    # context 24 sat 4 px right and below, and 4x ones alternated +-2 px).
+    height, width = 64, 96
+    for pooling in (4, 8, 16):
+      cells_x = pooling * np.arange(width // pooling) + (pooling - 1) / 2
+      cells_y = pooling * np.arange(height // pooling) + (pooling - 1) / 2
+      centres = np.stack(np.meshgrid(cells_x, cells_y), -1).reshape(1, -1, 2)
+      for context in (16, 24, 36, 40):
+        with self.subTest(pooling=pooling, context=context):
+          origins = np.asarray(crop.window_origins(
+              jnp.asarray(centres, jnp.float32), (height, width), context))
+          np.testing.assert_array_equal(origins + (context - 1) / 2, centres)
+
+  def test_window_centre_within_half_a_pixel_of_any_centre(self):
     rng = np.random.default_rng(0)
     centres = rng.uniform([0, 0], [31, 23], size=(4, 5, 2))
     origins = np.asarray(crop.window_origins(jnp.asarray(centres), IMAGE_SIZE,
-                                             40, 8))
-    np.testing.assert_array_equal(origins % 8, 0)
-    self.assertLessEqual(np.max(np.abs(origins + 19.5 - centres)), 4.0)
+                                             40))
+    self.assertLessEqual(np.max(np.abs(origins + 19.5 - centres)), 0.5)
 
-  def test_context_not_a_multiple_of_the_grid_raises(self):
-    with pytest.raises(ValueError, match=r'context = 36.*multiple of 8.*40'):
-      crop.window_origins(jnp.zeros((1, 1, 2)), IMAGE_SIZE, 36, 8)
+  def test_odd_context_raises_naming_the_valid_ones(self):
+    with pytest.raises(ValueError, match=r'context = 35.*even.*e\.g\. 36'):
+      crop.window_origins(jnp.zeros((1, 1, 2)), IMAGE_SIZE, 35)
 
 
 class CropWindowsTest(chex.TestCase):
 
   def test_crops_equal_numpy_slicing_interior_border_and_outside(self):
-    context, grid = 16, 8
-    origins = crop.window_origins(jnp.asarray(CENTRES), IMAGE_SIZE, context,
-                                  grid)
+    context = 16
+    origins = crop.window_origins(jnp.asarray(CENTRES), IMAGE_SIZE, context)
     np.testing.assert_array_equal(
-        origins, _numpy_origins(CENTRES, IMAGE_SIZE, context, grid))
-    for stride in (1, 2, 4, 8):
+        origins, _numpy_origins(CENTRES, IMAGE_SIZE, context))
+    for stride, cells in ((1, 16), (2, 9), (4, 5), (8, 3)):
       with self.subTest(stride=stride):
+        self.assertEqual(crop.window_cells(context, stride), cells)
         feature_map = _feature_map(stride)
-        crops = jax.jit(crop.crop_windows, static_argnums=(2, 3, 4))(
-            jnp.asarray(feature_map), origins, context, stride, grid)
-        chex.assert_shape(crops, (2, 4, context // stride, context // stride,
-                                  3))
+        crops = jax.jit(crop.crop_windows, static_argnums=(2, 3))(
+            jnp.asarray(feature_map), origins, context, stride)
+        chex.assert_shape(crops, (2, 4, cells, cells, 3))
         np.testing.assert_array_equal(
             crops, _numpy_crop(feature_map, np.asarray(origins), context,
                                stride))
 
   def test_windows_of_every_stride_cover_the_same_input_pixels(self):
     # Feature pixel (i, k) at stride t holds 1 + t * k, one more than the
-    # first input column it covers: upsampled by t, window column u must hold
-    # 1 + (o + u) rounded down to t, and 0 (padding) outside the image.
-    context, grid = 16, 8
+    # first input column it covers: upsampled by t and aligned, window column
+    # u must hold 1 + (o + u) rounded down to t, and 0 (padding) outside.
+    context = 16
     origins = np.asarray(crop.window_origins(jnp.asarray(CENTRES), IMAGE_SIZE,
-                                             context, grid))
+                                             context))
+    self.assertTrue(np.any(origins % 8))  # Origins off every stride's grid.
     pixels = origins[..., None] + np.arange(context)  # [B, J, 2, context]
     inside = (pixels >= 0) & (pixels < np.array(IMAGE_SIZE[::-1])[:, None])
     inside = inside[..., 1, :, None] & inside[..., 0, None, :]  # [B, J, y, x]
@@ -106,24 +119,26 @@ class CropWindowsTest(chex.TestCase):
             1.0 + stride * np.arange(width, dtype=np.float32),
             (2, height, width))[..., None]
         crops = crop.crop_windows(jnp.asarray(columns), jnp.asarray(origins),
-                                  context, stride, grid)[..., 0]
-        upsampled = np.repeat(np.repeat(np.asarray(crops), stride, axis=-1),
-                              stride, axis=-2)
+                                  context, stride)
+        upsampled = np.repeat(np.repeat(np.asarray(crops), stride, axis=2),
+                              stride, axis=3)
+        aligned = jax.vmap(crop.align_window, in_axes=(1, 1, None, None),
+                           out_axes=1)(jnp.asarray(upsampled),
+                                       jnp.asarray(origins), context, stride)
         expected = 1 + pixels[..., 0, None, :] // stride * stride
-        np.testing.assert_array_equal(upsampled,
+        np.testing.assert_array_equal(aligned[..., 0],
                                       np.where(inside, expected, 0))
 
   def test_gradient_is_a_scatter_add_of_the_output_gradients(self):
-    context, grid, stride = 16, 8, 2
-    origins = crop.window_origins(jnp.asarray(CENTRES), IMAGE_SIZE, context,
-                                  grid)
+    context, stride = 16, 2
+    origins = crop.window_origins(jnp.asarray(CENTRES), IMAGE_SIZE, context)
     feature_map = _feature_map(stride)
-    size = context // stride
+    size = crop.window_cells(context, stride)
     output_grads = np.random.default_rng(1).normal(
         size=(2, 4, size, size, 3)).astype(np.float32)
 
     def loss(fmap):
-      return jnp.sum(crop.crop_windows(fmap, origins, context, stride, grid)
+      return jnp.sum(crop.crop_windows(fmap, origins, context, stride)
                      * output_grads)
 
     grads = jax.grad(loss)(jnp.asarray(feature_map))
@@ -153,10 +168,10 @@ class CropFeaturesTest(chex.TestCase):
                 for level in range(3)]
     crops, origins = crop.crop_features(features, jnp.asarray(CENTRES),
                                         context)
-    chex.assert_shape(crops, [(2, 4, 16, 16, c1), (2, 4, 8, 8, c2 + c1),
-                              (2, 4, 4, 4, c2 + c1), (2, 4, 2, 2, c2)])
+    chex.assert_shape(crops, [(2, 4, 16, 16, c1), (2, 4, 9, 9, c2 + c1),
+                              (2, 4, 5, 5, c2 + c1), (2, 4, 3, 3, c2)])
     np.testing.assert_array_equal(
-        origins, _numpy_origins(CENTRES, IMAGE_SIZE, context, 8))
+        origins, _numpy_origins(CENTRES, IMAGE_SIZE, context))
     for r, parts in enumerate([[features[0][0]],
                                [features[0][1], features[1][0]],
                                [features[1][1], features[2][0]],

@@ -93,6 +93,18 @@ def test_warm_start_takes_the_saved_parts_and_keeps_new_ones(tmp_path):
     checkpoint.restore_params(str(tmp_path / 'empty'))
 
 
+def test_warm_start_of_named_parts_leaves_the_others_fresh():
+  # A cascade with a wider fine model starts from a trained coarse model:
+  # the saved 'fine' (of other shapes) is not taken, nor checked.
+  fresh = {'coarse': {'w': np.zeros(3)}, 'fine': {'w': np.zeros(5)}}
+  saved = {'coarse': {'w': np.arange(3.0)}, 'fine': {'w': np.ones(2)}}
+  merged = checkpoint.warm_start(fresh, saved, 'run', parts=('coarse',))
+  np.testing.assert_array_equal(merged['coarse']['w'], [0.0, 1.0, 2.0])
+  np.testing.assert_array_equal(merged['fine']['w'], np.zeros(5))
+  with pytest.raises(ValueError, match=r"run has no parameters \['spatial'\]"):
+    checkpoint.warm_start(fresh, saved, 'run', parts=('spatial',))
+
+
 def test_restore_into_another_architecture_names_the_parameters(tmp_path):
   manager = checkpoint.make_manager(str(tmp_path))
   config = ml_collections.ConfigDict({'model': {'bank_widths': (2, 2, 2, 4)}})

@@ -43,7 +43,8 @@ def test_spatial_stage_from_a_trained_cascade(tiny_cascade, tmp_path):
   # Evaluation and prediction restore the MRF: no kernel file needed.
   (tmp_path / 'kernels.npz').unlink()
   results = evaluate.evaluate_checkpoint(config, workdir)
-  assert list(results['methods']) == ['coarse', 'spatial',
+  assert list(results['methods']) == ['coarse', 'coarse_quarter',
+                                      'coarse_dark', 'spatial',
                                       'cascade_no_spatial', 'cascade']
   with_spatial = np.load(f'{workdir}/eval/predictions.npz')
   evaluate.evaluate_checkpoint(cascade_config, cascade_workdir)

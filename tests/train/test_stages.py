@@ -183,6 +183,19 @@ def test_spatial_stage_comes_before_the_fine_stage_and_has_its_own_rate():
   assert moved(faster) > 20 * moved(plain) > 0
 
 
+def test_joint_and_spatial_stages_peak_at_their_own_rates_when_set():
+  train_config = _train_config(coarse=2, spatial=2, fine=2, joint=2)
+  train_config.learning_rate = 2e-3
+  train_config.spatial_learning_rate = 0.0
+  train_config.joint_learning_rate = 0.0
+  for name in stages.STAGES:  # 0 means: the stage's learning_rate.
+    assert stages.peak_learning_rate(train_config, name) == 2e-3
+  train_config.spatial_learning_rate = 5e-2
+  train_config.joint_learning_rate = 6e-4
+  assert [stages.peak_learning_rate(train_config, name)
+          for name in stages.STAGES] == [2e-3, 5e-2, 2e-3, 6e-4]
+
+
 def test_spatial_stage_without_a_spatial_model_is_rejected():
   train_config = _train_config(coarse=2, spatial=2)
   stage = stages.plan(train_config, True)[1]
