@@ -186,7 +186,7 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict
   return report['json']
 
 
-def _report(scored, joint_set, thresholds, step, final_method) -> dict:
+def _report(scored, joint_set, thresholds, step, final_name) -> dict:
   """The printed tables and the JSON results of each method's `score`."""
   rows, results = {}, {}
   for method, method_scores in scored.items():
@@ -209,8 +209,8 @@ def _report(scored, joint_set, thresholds, step, final_method) -> dict:
   final = thresholds[-1]
   text = '\n\n'.join([
       tables.format_table(rows, title=f'Step {step}: PCK (torso-normalised)'),
-      tables.per_joint_table(scored[final_method]['curve'][-1], joint_set,
-                             title=f'Per joint, {final_method}, '
+      tables.per_joint_table(scored[final_name]['curve'][-1], joint_set,
+                             title=f'Per joint, {final_name}, '
                              f'PCK@{final:.2f}'),
       f'AUC of PCK over [0, {final:.2f}], mean over joints: ' + ', '.join(
           f'{m} {100 * np.nanmean(v["auc"]):.1f}' for m, v in scored.items())])
