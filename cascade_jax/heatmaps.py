@@ -64,16 +64,37 @@ def decode(heatmaps, stride: int, subpixel: bool = False):
     (joints [..., J, 2] float32 (x, y) in input pixels, scores [..., J] = peak).
   """
   xp = _array_module(heatmaps)
-  *batch, height, width, num_joints = heatmaps.shape
-  flat = xp.reshape(xp.moveaxis(heatmaps, -1, -3), (*batch, num_joints, -1))
-  index = xp.argmax(flat, axis=-1)
-  scores = xp.max(flat, axis=-1)
-  y = index // width
-  x = index % width
+  flat, x, y = _flat_argmax(xp, heatmaps)
   cells = xp.stack([x, y], axis=-1).astype(np.float32)
   if subpixel:
+    height, width = heatmaps.shape[-3:-1]
     cells = cells + 0.25 * _neighbour_sign(xp, flat, x, y, height, width)
-  return heatmap_to_input(cells, stride).astype(np.float32), scores
+  return heatmap_to_input(cells, stride).astype(np.float32), xp.max(flat, -1)
+
+
+def _flat_argmax(xp, heatmaps):
+  """Heat-maps [..., H, W, J] as [..., J, H * W], and the (x, y) cell of
+  each map's argmax, [..., J] each."""
+  *batch, _, width, num_joints = heatmaps.shape
+  flat = xp.reshape(xp.moveaxis(heatmaps, -1, -3), (*batch, num_joints, -1))
+  index = xp.argmax(flat, axis=-1)
+  return flat, index % width, index // width
+
+
+def value_at(heatmaps, cells):
+  """Heat-maps [..., H, W, J] at integer (x, y) cells [..., J, 2] (clipped
+  to the map): [..., J]."""
+  xp = _array_module(heatmaps)
+  *batch, height, width, num_joints = heatmaps.shape
+  flat = xp.reshape(xp.moveaxis(heatmaps, -1, -3), (*batch, num_joints, -1))
+  return _value_at(xp, flat, cells[..., 0], cells[..., 1], height, width)
+
+
+def _value_at(xp, flat, x, y, height, width):
+  """flat [..., J, H * W] at cells (x, y) [..., J], clipped to the map."""
+  xx = xp.clip(x, 0, width - 1)
+  yy = xp.clip(y, 0, height - 1)
+  return xp.take_along_axis(flat, (yy * width + xx)[..., None], axis=-1)[..., 0]
 
 
 def decode_dark(heatmaps, stride: int, sigma: float = 1.5):
@@ -100,22 +121,18 @@ def decode_dark(heatmaps, stride: int, sigma: float = 1.5):
   """
   xp = _array_module(heatmaps)
   *batch, height, width, num_joints = heatmaps.shape
-  maps = xp.moveaxis(heatmaps, -1, -3).astype(np.float32)  # [..., J, H, W]
+  heatmaps = heatmaps.astype(np.float32)
+  flat, x, y = _flat_argmax(xp, heatmaps)
+  maps = xp.moveaxis(heatmaps, -1, -3)  # [..., J, H, W]
   peak = xp.max(maps, axis=(-2, -1), keepdims=True)
   blurred = xp.einsum('yi,...ij,xj->...yx', _blur_matrix(height, sigma), maps,
                       _blur_matrix(width, sigma))
   blurred = blurred * peak / xp.max(blurred, axis=(-2, -1), keepdims=True)
-  logs = xp.log(xp.maximum(blurred, 1e-10))
-  flat = xp.reshape(maps, (*batch, num_joints, -1))
-  index = xp.argmax(flat, axis=-1)
-  y, x = index // width, index % width
-  log_flat = xp.reshape(logs, (*batch, num_joints, -1))
+  log_flat = xp.reshape(xp.log(xp.maximum(blurred, 1e-10)),
+                        (*batch, num_joints, -1))
 
   def at(dx, dy):
-    xx = xp.clip(x + dx, 0, width - 1)
-    yy = xp.clip(y + dy, 0, height - 1)
-    return xp.take_along_axis(log_flat, (yy * width + xx)[..., None],
-                              axis=-1)[..., 0]
+    return _value_at(xp, log_flat, x + dx, y + dy, height, width)
 
   centre = at(0, 0)
   gx = 0.5 * (at(1, 0) - at(-1, 0))
@@ -131,8 +148,7 @@ def decode_dark(heatmaps, stride: int, sigma: float = 1.5):
   offset_y = xp.where(usable, -(hxx * gy - hxy * gx) / safe_det, 0.0)
   cells = xp.stack([x + xp.clip(offset_x, -1.0, 1.0),
                     y + xp.clip(offset_y, -1.0, 1.0)], axis=-1)
-  return (heatmap_to_input(cells, stride).astype(np.float32),
-          xp.max(flat, axis=-1))
+  return heatmap_to_input(cells, stride).astype(np.float32), xp.max(flat, -1)
 
 
 def _blur_matrix(size: int, sigma: float) -> np.ndarray:
@@ -147,12 +163,10 @@ def _blur_matrix(size: int, sigma: float) -> np.ndarray:
 
 def _neighbour_sign(xp, flat, x, y, height, width):
   """[..., J, 2]: sign of (right - left, below - above) around each argmax."""
-  def value_at(xx, yy):
-    xx = xp.clip(xx, 0, width - 1)
-    yy = xp.clip(yy, 0, height - 1)
-    return xp.take_along_axis(flat, (yy * width + xx)[..., None], axis=-1)[..., 0]
-  dx = value_at(x + 1, y) - value_at(x - 1, y)
-  dy = value_at(x, y + 1) - value_at(x, y - 1)
+  def around(xx, yy):
+    return _value_at(xp, flat, xx, yy, height, width)
+  dx = around(x + 1, y) - around(x - 1, y)
+  dy = around(x, y + 1) - around(x, y - 1)
   # No move where the neighbour is clipped to the argmax itself (border).
   dx = xp.where((x > 0) & (x < width - 1), dx, 0)
   dy = xp.where((y > 0) & (y < height - 1), dy, 0)

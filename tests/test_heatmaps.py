@@ -106,3 +106,11 @@ def test_dark_keeps_the_argmax_at_the_border_and_on_a_flat_map():
   maps[0, 6, 0] = 0.6
   decoded, _ = heatmaps.decode_dark(maps, 4)
   np.testing.assert_allclose(decoded, [[5 * 4 + 1.5, 1.5], [1.5, 1.5]])
+
+
+def test_value_at_reads_each_joints_map_at_its_cell():
+  maps = np.zeros((1, 4, 5, 2), np.float32)
+  maps[0, 1, 3, 0] = 7.0   # joint 0 at (x, y) = (3, 1)
+  maps[0, 3, 4, 1] = -2.0  # joint 1 at (4, 3)
+  cells = np.array([[[3, 1], [9, 3]]])  # x = 9 clipped to 4
+  np.testing.assert_array_equal(heatmaps.value_at(maps, cells), [[7.0, -2.0]])

@@ -169,22 +169,13 @@ def locations(outputs: CascadeOutputs, pooling: int, fusion: str = 'fine',
                                 pooling / 2 + cell_margin)
   joints, peaks = fine.decode_locations(maps, origins, subpixel)
   local = jnp.round(joints - origins).astype(jnp.int32)
-  scores = _value_at(outputs.fine_heatmaps, local)
+  scores = heatmap_codec.value_at(outputs.fine_heatmaps, local)
   if fusion == 'threshold':
     joints = jnp.where((scores < min_peak)[..., None], outputs.crop_centres,
                        joints)
   elif fusion == 'product':
     joints = jnp.where((peaks > 0)[..., None], joints, outputs.crop_centres)
   return joints, scores
-
-
-def _value_at(maps: jax.Array, local: jax.Array) -> jax.Array:
-  """maps [B, H, W, J] at integer (x, y) local [B, J, 2] -> [B, J]."""
-  height, width = maps.shape[1:3]
-  x = jnp.clip(local[..., 0], 0, width - 1)
-  y = jnp.clip(local[..., 1], 0, height - 1)
-  flat = jnp.moveaxis(maps, -1, 1).reshape(maps.shape[0], maps.shape[-1], -1)
-  return jnp.take_along_axis(flat, (y * width + x)[..., None], axis=-1)[..., 0]
 
 
 def _outside_cell_to_min(maps: jax.Array, centres: jax.Array,

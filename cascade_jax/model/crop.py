@@ -47,7 +47,8 @@ def check_context(context: int) -> None:
     raise ValueError(
         f'context = {context} input pixels must be a positive even number so '
         'that every window is centred on its coarse cell (cell centres are '
-        f'half-integers at 4x, 8x and 16x); e.g. {max(2, context + context % 2)}.')
+        'half-integers at 4x, 8x and 16x); e.g. '
+        f'{max(2, context + context % 2)}.')
 
 
 def window_origins(centres: jax.Array, image_size: tuple[int, int],
