@@ -23,6 +23,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from cascade_jax.model import conv
 from cascade_jax.model import layers
 
 POOLING_FACTORS = (4, 8, 16)
@@ -57,13 +58,14 @@ class CoarseBank(nn.Module):
       Pooling is in ceil mode (see ``layers.max_pool_2x2``).
     """
     c1, c2, c3, c4 = self.widths
-    conv = functools.partial(nn.Conv, padding='SAME', dtype=self.dtype)
-    conv1 = nn.relu(conv(c1, (5, 5), name='conv1')(x))
-    conv2 = nn.relu(conv(c2, (5, 5), name='conv2')(layers.max_pool_2x2(conv1)))
-    x = nn.relu(conv(c3, (5, 5), name='conv3')(layers.max_pool_2x2(conv2)))
+    bank_conv = functools.partial(conv.Conv, dtype=self.dtype)
+    conv1 = nn.relu(bank_conv(c1, (5, 5), name='conv1')(x))
+    conv2 = nn.relu(
+        bank_conv(c2, (5, 5), name='conv2')(layers.max_pool_2x2(conv1)))
+    x = nn.relu(bank_conv(c3, (5, 5), name='conv3')(layers.max_pool_2x2(conv2)))
     if self.pooling >= 8:
       x = layers.max_pool_2x2(x)
-    x = nn.relu(conv(c4, (9, 9), name='conv4')(x))
+    x = nn.relu(bank_conv(c4, (9, 9), name='conv4')(x))
     if self.pooling == 16:
       x = layers.max_pool_2x2(x)
     return x, conv1, conv2
@@ -129,10 +131,10 @@ class CoarseHeatmapModel(nn.Module):
     x = layers.SpatialDropout(self.dropout_rate)(merged,
                                                  deterministic=not train)
     for i, width in enumerate(self.head_widths):
-      x = nn.relu(nn.Conv(width, (1, 1), dtype=self.dtype,
-                          name=f'head{i}')(x))
-    heatmaps = nn.Conv(self.num_joints, (1, 1), dtype=jnp.float32,
-                       name='heatmaps')(x)
+      x = nn.relu(conv.Conv(width, (1, 1), dtype=self.dtype,
+                            name=f'head{i}')(x))
+    heatmaps = conv.Conv(self.num_joints, (1, 1), dtype=jnp.float32,
+                         name='heatmaps')(x)
     return (heatmaps, features) if return_features else heatmaps
 
   def _check_input(self, shape):

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from cascade_jax import heatmaps as heatmap_codec
+from cascade_jax.model import conv
 from cascade_jax.model import crop
 from cascade_jax.model import layers
 
@@ -67,16 +68,15 @@ class FineBranch(nn.Module):
     merged = None
     for bank, x in enumerate(crops):
       for i, width in enumerate(self.bank_widths):
-        x = nn.relu(nn.Conv(width, (self.kernel_size, self.kernel_size),
-                            padding='SAME', dtype=self.dtype,
-                            name=f'bank{bank}_conv{i}')(x))
+        x = nn.relu(conv.Conv(width, (self.kernel_size, self.kernel_size),
+                              dtype=self.dtype, name=f'bank{bank}_conv{i}')(x))
       if bank:
         stride = 2**bank
         x = crop.align_window(layers.upsample_linear(x, stride), origins,
                               context, stride)
       merged = x if merged is None else merged + x
-    return nn.relu(nn.Conv(self.hidden_width, (1, 1), dtype=self.dtype,
-                           name='hidden')(merged))
+    return nn.relu(conv.Conv(self.hidden_width, (1, 1), dtype=self.dtype,
+                             name='hidden')(merged))
 
 
 # One FineBranch applied to every joint (axis 1) with the same parameters:

@@ -85,7 +85,9 @@ def test_bfloat16_cascade_computes_in_bf16_with_float32_params():
       variables, x, train=False, torso=torso))(images).jaxpr
   # Every conv but the coarse J-wide output computes in bf16: 3 banks x 4
   # convs and 2 head 1x1s; the fine branch's 4 banks x 2 convs and its 1x1.
-  convs = _operand_dtypes(jaxpr, 'conv_general_dilated')
+  # Maps smaller than their kernel take the matmul path (a custom VJP).
+  convs = (_operand_dtypes(jaxpr, 'conv_general_dilated') +
+           _operand_dtypes(jaxpr, 'custom_vjp_call'))
   assert convs.count('bfloat16') == 3 * 4 + 2 + 4 * 2 + 1
   assert convs.count('float32') == 1
   kernels = [leaf for path, leaf in jax.tree_util.tree_leaves_with_path(

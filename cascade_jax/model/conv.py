@@ -1,0 +1,137 @@
+"""The models' 'SAME' convolution, with a matmul path for maps smaller than
+the kernel (issue 16; measurements in BUILD_NOTES.md, speed).
+
+XLA CPU's convolution falls off its fast path when the feature map has fewer
+pixels than the kernel window: a 9x9 conv 128 -> 512 takes 715 ms on the
+paper-size 8x coarse model's 8 x 10 map of bank 2 and 7 ms on 8 x 12; the
+demo's 9x9 conv 16 -> 64 on 6 x 6 maps takes 16 ms forward and backward at
+batch 16, its 12 x 12 twin 12 ms. On such maps the same sum as im2col
+patches times the kernel matrix takes 6 ms and 2.5 ms. The backward pass is
+written by hand (``_matmul_conv_bwd``): under autodiff the patches' gradient
+is as slow as the convolution it replaces.
+
+``conv2d_same`` chooses the path per shape with ``uses_matmul``; ``Conv``
+is ``flax.linen.Conv`` (stride 1, 'SAME', same parameter names, shapes and
+initialisation, so checkpoints load either way) on top of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+def uses_matmul(height: int, width: int, kernel_size: Sequence[int]) -> bool:
+  """Whether a map of height x width is convolved as patches @ kernel.
+
+  True when the map has fewer pixels than the kernel window: the shapes where
+  XLA CPU's convolution measured 3-100x slower than the matmul (6 x 6, 4 x 4,
+  3 x 3 in the demo, 8 x 10 and 8 x 8 at paper size); on 7 x 7 maps under a
+  7x7 kernel and on anything larger XLA's convolution was as fast or faster.
+  """
+  return height * width < kernel_size[0] * kernel_size[1]
+
+
+def _same_padding(size: int) -> tuple[int, int]:
+  """'SAME' padding of a stride-1 kernel of this size: (before, after)."""
+  return (size - 1) // 2, size // 2
+
+
+def _patches(x: jax.Array, kernel_size: tuple[int, int]) -> jax.Array:
+  """im2col: [B, H, W, C] -> [B, H, W, kh * kw * C], ordered (i, j, c) as a
+  HWIO kernel reshaped to [kh * kw * C, O]; zeros outside the map."""
+  (kh, kw), (height, width) = kernel_size, x.shape[1:3]
+  padded = jnp.pad(x, ((0, 0), _same_padding(kh), _same_padding(kw), (0, 0)))
+  return jnp.concatenate([padded[:, i:i + height, j:j + width]
+                          for i in range(kh) for j in range(kw)], axis=-1)
+
+
+def _col2im(columns: jax.Array, kernel_size: tuple[int, int]) -> jax.Array:
+  """The transpose of ``_patches``: [B, H, W, kh * kw * C] -> [B, H, W, C],
+  each tap's column added back at the input pixel it was read from."""
+  kh, kw = kernel_size
+  batch, height, width, _ = columns.shape
+  (top, bottom), (left, right) = _same_padding(kh), _same_padding(kw)
+  columns = columns.reshape(batch, height, width, kh, kw, -1)
+  total = 0.0
+  for i in range(kh):
+    for j in range(kw):
+      total = total + jnp.pad(
+          columns[:, :, :, i, j],
+          ((0, 0), (i, top + bottom - i), (j, left + right - j), (0, 0)))
+  return total[:, top:top + height, left:left + width]
+
+
+def _matmul(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  patches = _patches(x, kernel.shape[:2])
+  return jnp.einsum('bhwk,ko->bhwo', patches,
+                    kernel.reshape(-1, kernel.shape[-1]))
+
+
+@jax.custom_vjp
+def matmul_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """'SAME' stride-1 convolution of x [B, H, W, C] with a HWIO kernel as
+  patches @ kernel; equal to ``lax.conv_general_dilated`` up to rounding."""
+  return _matmul(x, kernel)
+
+
+def _matmul_conv_fwd(x, kernel):
+  return _matmul(x, kernel), (x, kernel)
+
+
+def _matmul_conv_bwd(residuals, grad_out):
+  """Both gradients as matmuls: d kernel = patches^T @ d out, and d x the
+  col2im of d out @ kernel^T (no patches of d out, no transposed conv)."""
+  x, kernel = residuals
+  kernel_size = kernel.shape[:2]
+  grad_kernel = jnp.einsum('bhwk,bhwo->ko', _patches(x, kernel_size),
+                           grad_out).reshape(kernel.shape)
+  grad_columns = jnp.einsum('bhwo,ko->bhwk', grad_out,
+                            kernel.reshape(-1, kernel.shape[-1]))
+  grad_x = _col2im(grad_columns, kernel_size)
+  return grad_x.astype(x.dtype), grad_kernel.astype(kernel.dtype)
+
+
+matmul_conv.defvjp(_matmul_conv_fwd, _matmul_conv_bwd)
+
+
+def xla_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """'SAME' stride-1 convolution by XLA (NHWC, HWIO)."""
+  return jax.lax.conv_general_dilated(
+      x, kernel, (1, 1), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+
+
+def conv2d_same(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """'SAME' stride-1 convolution [B, H, W, C] * [kh, kw, C, O] -> [B, H, W, O]
+  on the path ``uses_matmul`` chooses for this shape."""
+  if uses_matmul(x.shape[1], x.shape[2], kernel.shape[:2]):
+    return matmul_conv(x, kernel)
+  return xla_conv(x, kernel)
+
+
+class Conv(nn.Module):
+  """Stride-1 'SAME' convolution with bias, as ``nn.Conv`` (parameters
+  'kernel' [kh, kw, C, O] LeCun-normal and 'bias' [O] zeros, float32; inputs
+  and parameters cast to ``dtype``), computed by ``conv2d_same``.
+
+  Attributes:
+    features: output channels O.
+    kernel_size: (kh, kw).
+    dtype: computation dtype.
+  """
+  features: int
+  kernel_size: Sequence[int]
+  dtype: jax.typing.DTypeLike = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    kernel = self.param(
+        'kernel', nn.initializers.lecun_normal(),
+        (*self.kernel_size, x.shape[-1], self.features), jnp.float32)
+    bias = self.param('bias', nn.initializers.zeros_init(), (self.features,),
+                      jnp.float32)
+    y = conv2d_same(x.astype(self.dtype), kernel.astype(self.dtype))
+    return y + bias.astype(self.dtype)

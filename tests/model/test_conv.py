@@ -1,0 +1,122 @@
+"""The models' convolution: the matmul path equals XLA's convolution (values
+and gradients) on every shape where a config uses it."""
+
+import collections
+import importlib
+import pathlib
+
+import chex
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from cascade_jax import joint_sets
+from cascade_jax.model import build
+from cascade_jax.model import conv
+
+CONFIG_NAMES = sorted(p.stem for p in
+                      (pathlib.Path(__file__).parents[2] / 'configs').glob('*.py')
+                      if p.stem != '__init__')
+
+
+def _random(shape, seed):
+  return jax.random.normal(jax.random.key(seed), shape, jnp.float32)
+
+
+def _assert_same_conv(x_shape, kernel_shape, fn=conv.matmul_conv):
+  """fn's output and both gradients equal XLA's convolution's; the loss is
+  not linear in the output, so a wrong cotangent path shows."""
+  x, kernel = _random(x_shape, 0), _random(kernel_shape, 1) * 0.1
+  weights = _random((*x_shape[:3], kernel_shape[-1]), 2)
+  loss = lambda f: lambda x, k: jnp.sum(weights * jnp.sin(f(x, k)))
+  chex.assert_trees_all_close(fn(x, kernel), conv.xla_conv(x, kernel),
+                              atol=1e-4, rtol=1e-4)
+  chex.assert_trees_all_close(
+      jax.grad(loss(fn), argnums=(0, 1))(x, kernel),
+      jax.grad(loss(conv.xla_conv), argnums=(0, 1))(x, kernel),
+      atol=2e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize('x_shape, kernel_shape', [
+    ((2, 6, 6, 5), (9, 9, 5, 7)),    # the demo's bank-1 conv4, narrower
+    ((3, 4, 5, 3), (7, 7, 3, 2)),    # non-square map
+    ((2, 5, 7, 2), (4, 6, 2, 3)),    # even kernel: 'SAME' pads unequally
+    ((1, 1, 1, 4), (3, 3, 4, 4)),    # one pixel
+])
+def test_matmul_conv_equals_xla_conv(x_shape, kernel_shape):
+  _assert_same_conv(x_shape, kernel_shape)
+
+
+def test_matmul_conv_under_vmap_equals_xla_conv():
+  # The fine model maps its branch over the joints with a shared kernel.
+  over_axis_1 = lambda f: jax.vmap(f, in_axes=(1, None), out_axes=1)
+  x_shape, kernel_shape = (2, 3, 4, 4, 5), (7, 7, 5, 6)
+  x, kernel = _random(x_shape, 0), _random(kernel_shape, 1)
+  loss = lambda f: lambda x, k: jnp.sum(jnp.sin(over_axis_1(f)(x, k)))
+  chex.assert_trees_all_close(
+      jax.grad(loss(conv.matmul_conv), argnums=(0, 1))(x, kernel),
+      jax.grad(loss(conv.xla_conv), argnums=(0, 1))(x, kernel),
+      atol=2e-4, rtol=1e-4)
+
+
+def test_the_matmul_path_is_taken_only_for_maps_smaller_than_the_kernel():
+  assert conv.uses_matmul(8, 10, (9, 9))     # paper 8x, bank 2's conv4
+  assert conv.uses_matmul(6, 6, (9, 9))      # the demo's bank 1
+  assert not conv.uses_matmul(8, 12, (9, 9))
+  assert not conv.uses_matmul(7, 7, (7, 7))
+  assert not conv.uses_matmul(1, 1, (1, 1))
+  x = jnp.ones((1, 6, 6, 2))
+  path = lambda size: str(jax.make_jaxpr(conv.conv2d_same)(
+      x, jnp.ones((size, size, 2, 3))))
+  assert 'custom_vjp_call' in path(7) and 'conv_general_dilated' not in path(7)
+  assert 'conv_general_dilated' in path(5) and 'custom_vjp_call' not in path(5)
+
+
+def test_conv_module_has_flax_convs_parameters_and_output():
+  x = _random((2, 5, 5, 3), 0)
+  ours = conv.Conv(4, (7, 7))
+  flax_conv = nn.Conv(4, (7, 7), padding='SAME')
+  params = ours.init(jax.random.key(3), x)
+  chex.assert_trees_all_equal(params, flax_conv.init(jax.random.key(3), x))
+  params = jax.tree.map(lambda p: p + 0.1, params)  # a non-zero bias
+  chex.assert_trees_all_close(ours.apply(params, x),
+                              flax_conv.apply(params, x), atol=1e-5)
+
+
+def _matmul_conv_shapes(config_name):
+  """(input shape, kernel shape) of every conv of the config's model that
+  takes the matmul path, at batch 1 (fine convs per joint)."""
+  config = importlib.import_module(f'configs.{config_name}').get_config()
+  model = build.build_model(
+      config.model, joint_sets.get(config.data.builder_config).num_joints)
+  width, height = config.data.input_size
+  shapes = collections.Counter()
+
+  def record(next_fun, args, kwargs, context):
+    if isinstance(context.module, conv.Conv):
+      x = args[0]
+      kernel_size = tuple(context.module.kernel_size)
+      if conv.uses_matmul(*x.shape[1:3], kernel_size):
+        shapes[((1, *x.shape[1:]),
+                (*kernel_size, x.shape[-1], context.module.features))] += 1
+    return next_fun(*args, **kwargs)
+
+  with nn.intercept_methods(record):
+    jax.eval_shape(lambda: model.init(jax.random.key(0),
+                                      jnp.zeros((1, height, width, 3)),
+                                      train=False))
+  return sorted(shapes)
+
+
+def test_the_demo_and_the_paper_size_8x_model_use_the_matmul_path():
+  # The shapes issue 16 measured: the demo's 6 x 6 maps, the paper's 8 x 10.
+  assert ((1, 6, 6, 16), (9, 9, 16, 64)) in _matmul_conv_shapes('synthetic')
+  assert ((1, 8, 10, 128), (9, 9, 128, 512)) in _matmul_conv_shapes('flic_8x')
+
+
+@pytest.mark.parametrize('config_name', CONFIG_NAMES)
+def test_matmul_path_equals_xla_conv_on_every_shape_a_config_uses(config_name):
+  for x_shape, kernel_shape in _matmul_conv_shapes(config_name):
+    _assert_same_conv(x_shape, kernel_shape, fn=conv.conv2d_same)
