@@ -9,6 +9,9 @@ Three measurements, each a plain function that returns JSON-ready dicts:
   * ``train``: the training step of each stage (coarse, fine, joint) as the
     training loop runs it (`steps.make_train_step`, pmapped, state donated),
     on a resident batch, in images/s.
+  * ``sgemm``: a float32 matrix product on the same backend, the reference
+    the models' GFLOP/s are read against (``format_report`` prints each
+    training step's fraction of it).
   * ``input_wait``: the training loop fed by the real input pipeline
     (`pipeline.make_loader` with the config's workers, read ahead by
     `prefetch.Prefetcher`): the fraction of the loop's wall time in which
@@ -141,6 +144,17 @@ def environment() -> dict:
           'cpu_count': os.cpu_count(), 'machine': platform.machine(),
           'jax_version': jax.__version__,
           'load_average': list(os.getloadavg())}
+
+
+def sgemm(size: int = 2048, repeats: int = 10, warmup: int = 2) -> dict:
+  """GFLOP/s of a jitted float32 [size, size] @ [size, size] product: what
+  this backend reaches on dense compute (2 * size**3 FLOPs per call)."""
+  keys = jax.random.split(jax.random.PRNGKey(0))
+  a, b = (jax.random.normal(key, (size, size), np.float32) for key in keys)
+  compiled, _ = compile_fn(jax.jit(lambda a, b: a @ b), a, b)
+  timing = summarize(time_calls(compiled, (a, b), repeats, warmup))
+  return {'size': size, 'time_s': timing,
+          'gflops_per_s': 2 * size**3 / timing['median'] / 1e9}
 
 
 def _timed(compiled, args, batch_size: int, repeats: int, warmup: int,
@@ -441,8 +455,8 @@ def run(config: ml_collections.ConfigDict, *, poolings=(4, 8, 16),
         train_stages=TRAIN_STAGES, train_batch_size: int | None = None,
         input_steps: int = 0, input_warmup: int = 5, seed: int = 0) -> dict:
   """All measurements of ``config``, JSON-ready: 'environment', 'forward',
-  'table2', 'train', 'input_wait' (only with ``input_steps`` > 0: it reads
-  the config's dataset), 'peak_memory' and the settings used."""
+  'table2', 'train', 'sgemm', 'input_wait' (only with ``input_steps`` > 0:
+  it reads the config's dataset), 'peak_memory' and the settings used."""
   width, height = config.data.input_size
   result = {'environment': environment(),
             'settings': {'input_size': [width, height],
@@ -460,6 +474,7 @@ def run(config: ml_collections.ConfigDict, *, poolings=(4, 8, 16),
   result['table2'] = table2(result['forward'])
   result['train'] = (train(config, train_stages, train_batch_size, repeats,
                            warmup, seed) if train_stages else [])
+  result['sgemm'] = sgemm(repeats=repeats, warmup=warmup)
   result['input_wait'] = (input_wait(config, train_stages, input_steps,
                                      input_warmup, seed)
                           if input_steps and train_stages else [])
@@ -497,12 +512,23 @@ def format_report(result: dict) -> str:
                  f'compile {entry["compile_s"]:.2f} s, '
                  f'{entry["flops_per_image"] / 1e9:.3f} GFLOP/image, '
                  f'{entry["gflops_per_s"]:.1f} GFLOP/s')
+  reference = result['sgemm']['gflops_per_s']
+  lines.append(f'sgemm {result["sgemm"]["size"]}^3 float32: '
+               f'{reference:.1f} GFLOP/s (the reference below)')
   for entry in result['train']:
     lines.append(f'train {entry["stage"]:6s} {entry["pooling"]}x batch '
                  f'{entry["batch_size"]}: {entry["images_per_s"]:.1f} '
                  f'images/s (step {_spread(entry["time_s"])}), compile '
                  f'{entry["compile_s"]:.2f} s, '
-                 f'{entry["gflops_per_s"]:.1f} GFLOP/s')
+                 f'{entry["gflops_per_s"]:.1f} GFLOP/s '
+                 f'({100 * entry["gflops_per_s"] / reference:.0f}% of sgemm)')
+  for ours, twin in zip(result['train'], result.get('torch_train', [])):
+    lines.append(f'vs torch {twin["torch_version"]} ({twin["threads"]} '
+                 f'threads, {twin["parameters"]} parameters) '
+                 f'{twin["stage"]:6s}: jax {1e3 * ours["time_s"]["median"]:.1f}'
+                 f' ms/step, torch {1e3 * twin["time_s"]["median"]:.1f} '
+                 f'ms/step, torch / jax time '
+                 f'{twin["time_s"]["median"] / ours["time_s"]["median"]:.2f}')
   for entry in result['input_wait']:
     lines.append(f'input {entry["stage"]:6s} {entry["worker_count"]} '
                  f'worker(s): device waiting for data '

@@ -7,11 +7,17 @@
   # The paper-size model on a CPU (the training steps would take minutes):
   python -m launch.benchmark --config=configs/flic_8x.py --poolings=8 \
       --batch_sizes=1 --repeats=2 --warmup=1 --train_stages=
+  # The demo's training steps against the same networks in PyTorch
+  # (pip install -e '.[compare]'):
+  python -m launch.benchmark --config=configs/synthetic.py --poolings=8 \
+      --batch_sizes=16 --compare=torch
 
 Forward time per image of the coarse model, the fine model and the cascade
 for each --poolings at each --batch_sizes (Table 2 beside the paper's K40
 figures); the training step of each --train_stages in images/s; compile
-time, FLOPs (XLA cost analysis), GFLOP/s and peak memory. --input_steps > 0
+time, FLOPs (XLA cost analysis), GFLOP/s (and, for training, its share of
+the float32 sgemm GFLOP/s measured in the same run) and peak memory.
+--compare=torch times the training steps of launch/torch_twin.py too. --input_steps > 0
 also runs the training loop on the config's real input pipeline and reports
 the fraction of time spent waiting for data (needs the config's dataset).
 Prints tables and writes JSON (cascade_jax/benchmark.py documents fields).
@@ -47,6 +53,10 @@ _INPUT_STEPS = flags.DEFINE_integer(
 _INPUT_WARMUP = flags.DEFINE_integer(
     'input_warmup', 5, 'Untimed loop steps before the first --input_steps '
     '(past the first epoch, the synthetic data is cached).')
+_COMPARE = flags.DEFINE_enum(
+    'compare', '', ['', 'torch'],
+    'Also time the training steps of the same networks in PyTorch '
+    "(launch/torch_twin.py; needs pip install -e '.[compare]').")
 _SEED = flags.DEFINE_integer('seed', 0, 'Parameter and data seed.')
 _OUT = flags.DEFINE_string('out', None, 'Write the results here (JSON).')
 flags.mark_flags_as_required(['config'])
@@ -64,11 +74,26 @@ def main(argv):
       train_batch_size=_TRAIN_BATCH_SIZE.value,
       input_steps=_INPUT_STEPS.value, input_warmup=_INPUT_WARMUP.value,
       seed=_SEED.value)
+  if _COMPARE.value == 'torch':
+    result['torch_train'] = _torch_twin().train(
+        _CONFIG.value, _TRAIN_STAGES.value, _TRAIN_BATCH_SIZE.value,
+        _REPEATS.value, _WARMUP.value, _SEED.value)
   print(benchmark.format_report(result))
   if _OUT.value:
     with open(_OUT.value, 'w') as f:
       json.dump(result, f, indent=2)
     print(f'wrote {_OUT.value}')
+
+
+def _torch_twin():
+  """launch.torch_twin, imported only here: PyTorch is an optional extra."""
+  try:
+    from launch import torch_twin  # pylint: disable=g-import-not-at-top
+  except ImportError as error:
+    raise app.UsageError(
+        f"--compare=torch needs PyTorch ({error}): pip install -e "
+        "'.[compare]'") from error
+  return torch_twin
 
 
 if __name__ == '__main__':

@@ -170,6 +170,30 @@ def test_result_is_json_with_memory_and_environment(result):
   assert loaded['settings']['input_size'] == [32, 32]
   text = benchmark.format_report(result)
   assert '[  94.2]' in text and 'train joint' in text and 'waiting' in text
+  share = 100 * result['train'][0]['gflops_per_s'] / result['sgemm'][
+      'gflops_per_s']
+  assert f'GFLOP/s ({share:.0f}% of sgemm)' in text
+
+
+def test_sgemm_reference_counts_2n3_flops_per_call():
+  reference = benchmark.sgemm(size=64, repeats=3, warmup=1)
+  assert reference['size'] == 64 and reference['time_s']['n'] == 3
+  assert reference['gflops_per_s'] == pytest.approx(
+      2 * 64**3 / reference['time_s']['median'] / 1e9)
+
+
+@pytest.mark.slow
+def test_report_sets_torch_beside_jax_per_stage(result):
+  twin = [{'stage': run['stage'], 'torch_version': '2.13.0', 'threads': 2,
+           'parameters': 123,
+           'time_s': {'median': factor * run['time_s']['median']}}
+          for run, factor in zip(result['train'], (2.0, 0.5, 1.0))]
+  lines = [line for line in benchmark.format_report(
+      {**result, 'torch_train': twin}).splitlines()
+           if line.startswith('vs torch')]
+  assert len(lines) == 3
+  for line, factor in zip(lines, ('2.00', '0.50', '1.00')):
+    assert line.endswith(f'torch / jax time {factor}')
 
 
 def test_example_batch_matches_the_loader(config):

@@ -25,7 +25,7 @@ def test_benchmark_writes_table2_json(tmp_path):
   assert result.returncode == 0, result.stderr
   written = json.loads(out.read_text())
   assert set(written) == {'environment', 'settings', 'forward', 'table2',
-                          'train', 'input_wait', 'peak_memory'}
+                          'train', 'sgemm', 'input_wait', 'peak_memory'}
   assert set(written['table2']['cascade']) == {'8x'}
   assert written['table2']['cascade']['8x']['paper_k40_ms'] == 94.2
   assert written['train'][0]['images_per_s'] > 0
