@@ -1,6 +1,8 @@
-"""Test-session set-up: several CPU devices, so pmap paths run in every session."""
+"""Test-session set-up: several CPU devices, so pmap paths run in every session;
+on CI, the specimens the specimen tests read (they skip without them)."""
 
 import os
+import pathlib
 
 # Must happen before jax is imported anywhere.
 os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
@@ -14,6 +16,42 @@ flags.FLAGS.mark_as_parsed()
 
 
 import pytest  # pylint: disable=g-import-not-at-top,g-bad-import-order
+
+from tests.data import fixtures  # pylint: disable=g-import-not-at-top
+
+# The specimen tests read these folders of ../shared/specimens.
+SPECIMEN_DATASETS = ('flic', 'lsp', 'mpii')
+
+
+def on_ci(environ=os.environ) -> bool:
+  """Whether ``environ`` sets CI to a true value (as CI services do)."""
+  return environ.get('CI', '').strip().lower() in ('1', 'true', 'yes', 'on')
+
+
+def missing_specimens(specimens: pathlib.Path,
+                      environ=os.environ) -> str | None:
+  """Why the run must fail, or None: on CI, a missing ``specimens`` folder
+  (or dataset folder in it) fails the run instead of skipping the specimen
+  tests."""
+  if not on_ci(environ):
+    return None
+  missing = ([specimens] if not specimens.is_dir() else
+             [specimens / name for name in SPECIMEN_DATASETS
+              if not (specimens / name).is_dir()])
+  if not missing:
+    return None
+  return (f"CI={environ['CI']} but the specimens are missing "
+          f"({', '.join(str(path) for path in missing)}): the specimen tests "
+          'would be skipped. CI needs the shared/ folder beside the clone '
+          '(../shared/specimens relative to the repository).')
+
+
+def pytest_sessionstart(session):
+  """On CI, stops the run before any test if the specimens are missing."""
+  del session  # Unused.
+  reason = missing_specimens(fixtures.SPECIMENS)
+  if reason:
+    pytest.exit(reason, returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 @pytest.fixture(scope='session')

@@ -15,6 +15,7 @@ from cascade_jax.model import spatial
 from cascade_jax.train import stages
 from cascade_jax.train import state as state_lib
 from cascade_jax.train import steps
+from configs import synthetic
 
 NARROW = dict(num_joints=3, pooling=8, bank_widths=(4, 4, 4, 8),
               head_widths=(8, 8), dropout_rate=0.0, fine_bank_widths=(4, 4),
@@ -95,6 +96,72 @@ def test_bfloat16_cascade_computes_in_bf16_with_float32_params():
   assert len(kernels) == len(convs)
   # The LCN's local std (the model's only square roots, one per level).
   assert _operand_dtypes(jaxpr, 'sqrt') == ['float32'] * 3
+
+
+def _model_config(name: str, dtype_name: str) -> ml_collections.ConfigDict:
+  """configs/synthetic.py's model section, narrowed, as a user sets it."""
+  config = synthetic.get_config().model
+  config.name = name
+  config.compute_dtype = dtype_name
+  config.bank_widths = (4, 4, 4, 8)
+  config.head_widths = (8, 8)
+  config.fine_bank_widths = (4, 4)
+  config.fine_hidden_width = 8
+  return config
+
+
+# bf16 convs per model: the coarse 3 banks x 4 and 2 head 1x1s (its J-wide
+# output is float32); the cascade's fine branch on 4 feature banks x 2 convs
+# and its 1x1; the standard cascade's on 3 image levels x 3 convs (its extra
+# conv included) and its 1x1.
+BF16_CONVS = {'cascade': 3 * 4 + 2 + 4 * 2 + 1,
+              'standard_cascade': 3 * 4 + 2 + 3 * 3 + 1}
+
+
+@pytest.mark.parametrize('name', ['cascade', 'standard_cascade'])
+def test_bfloat16_from_config_through_build_model(name):
+  """model.compute_dtype='bfloat16' reaches every conv of both cascades
+  built by build_model; parameters and outputs stay float32."""
+  images = jnp.asarray(_batch(0, size=2)['image'], jnp.float32) / 255.0
+  models = {dtype_name: build.build_model(_model_config(name, dtype_name),
+                                          num_joints=3)
+            for dtype_name in ('float32', 'bfloat16')}
+  model = models['bfloat16']
+  assert model.dtype == jnp.bfloat16
+  # Parameters are float32, as the float32 model's (shapes only: a jitted
+  # init takes seconds to compile).
+  shapes = {dtype_name: jax.eval_shape(functools.partial(
+      m.init, train=False), jax.random.key(0), images)
+            for dtype_name, m in models.items()}
+  assert shapes['bfloat16'] == shapes['float32']
+  assert {leaf.dtype for leaf in jax.tree.leaves(shapes['bfloat16'])} == {
+      jnp.dtype('float32')}
+  rng = np.random.default_rng(0)
+  variables = jax.tree.map(
+      lambda leaf: rng.normal(0, 0.1, leaf.shape).astype(leaf.dtype),
+      shapes['bfloat16'])
+
+  convs = {}
+  for dtype_name, m in models.items():
+    jaxpr = jax.make_jaxpr(lambda x, m=m: m.apply(variables, x, train=False))(
+        images).jaxpr
+    # Maps smaller than their kernel take the matmul path (a custom VJP).
+    convs[dtype_name] = (_operand_dtypes(jaxpr, 'conv_general_dilated') +
+                         _operand_dtypes(jaxpr, 'custom_vjp_call'))
+  kernels = [leaf for path, leaf in jax.tree_util.tree_leaves_with_path(
+      variables) if path[-1].key == 'kernel']
+  assert len(convs['bfloat16']) == len(kernels)
+  assert convs['bfloat16'].count('bfloat16') == BF16_CONVS[name]
+  assert convs['bfloat16'].count('float32') == 1
+  assert convs['float32'] == ['float32'] * len(kernels)
+
+  # Eager: the same computation, without a whole-model compilation.
+  outputs = model.apply(variables, images, train=False)
+  for field in ('coarse_heatmaps', 'fine_heatmaps', 'crop_centres'):
+    value = getattr(outputs, field)
+    assert value.dtype == jnp.float32, field
+    assert np.isfinite(value).all(), field
+
 
 @pytest.mark.slow
 def test_bfloat16_training_tracks_float32():
