@@ -2,8 +2,15 @@
 
 Predictions are decoded from the coarse heat-maps (argmax, optionally
 sub-pixel), mapped from model-input pixels back to the original image through
-the inverse of the crop matrix, and scored there against the original labels
-with torso-normalised PCK (DESIGN section 6).
+the inverse of the crop matrix, and scored there against the original labels.
+
+Every split gets torso-normalised PCK (`score`, DESIGN section 6), which
+leaves out and counts the people whose two torso joints are not both
+labelled. The real datasets also get their official figures
+(`official_scores`): FLIC PCK@0.05 as paper Table 3 (observer-centric, see
+`official.flic_pck_person_centric`), MPII PCKh@0.5 from the head boxes as
+paper Table 4 under both head conventions, LSP PCK@0.2; for them the torso
+table is printed as a separately named extra.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import numpy as np
 from cascade_jax.data import datasets
 from cascade_jax.data import pipeline
 from cascade_jax.eval import metrics
+from cascade_jax.eval import official
 from cascade_jax.eval import plots
 from cascade_jax.eval import prediction_files
 from cascade_jax.eval import tables
@@ -70,7 +78,9 @@ def predict_split(state, source, spec: pipeline.CropSpec, batch_size: int,
     spatial model: `steps.predict_step`): predictions in original-image
     pixels; 'scores' [N, J] coarse heat-map peaks ('fine_scores' the fine
     ones); 'gt' [N, J, 2] and 'visible' [N, J], the original labels;
-    'input_scale' [N] model-input pixels per original-image pixel.
+    'input_scale' [N] model-input pixels per original-image pixel;
+    'head_boxes' [N, 2, 2] ((x1, y1), (x2, y2)) when the records have a
+    'head_box' (MPII).
   """
   num_devices = jax.local_device_count()
   replicated = jax_utils.replicate(state)
@@ -101,7 +111,12 @@ def predict_split(state, source, spec: pipeline.CropSpec, batch_size: int,
         1.0 / np.sqrt(np.abs(np.linalg.det(batch['crop_to_image'][:, :2, :2]))))
   if not outputs:
     raise ValueError('the evaluation split is empty')
-  return {k: np.concatenate(v) for k, v in outputs.items()}
+  outputs = {k: np.concatenate(v) for k, v in outputs.items()}
+  if 'head_box' in source[0]:  # the loader reads the records in order
+    outputs['head_boxes'] = np.stack([
+        np.asarray(source[i]['head_box'], np.float64).reshape(2, 2)
+        for i in range(len(source))])
+  return outputs
 
 
 def _to_image(crop_to_image: np.ndarray, joints: np.ndarray) -> np.ndarray:
@@ -118,14 +133,58 @@ def fusion_options(eval_config: ml_collections.ConfigDict) -> dict:
 
 
 def score(predictions, method, joint_set, thresholds) -> dict:
-  """PCK curve [T, J] and AUC of ``predictions[method]`` (`predict_split`)."""
-  norm = metrics.torso_size(predictions['gt'], joint_set)
-  labelled = predictions['visible'] & (norm > 0)[:, None]
-  curve = metrics.pck(predictions[method], predictions['gt'], labelled,
-                      np.where(norm > 0, norm, 1.0), thresholds)
-  return {'thresholds': thresholds, 'curve': curve,
-          'auc': metrics.pck_curve_auc(thresholds, curve),
-          'unusable_torso': int(np.sum(norm <= 0))}
+  """Torso PCK of ``predictions[method]`` (`predict_split`): every path's one.
+
+  People whose torso joints are not both labelled (`metrics.torso_size`)
+  are left out and counted in 'unusable_torso'.
+
+  Returns:
+    'thresholds' [T]; 'curve' [T, J] fractions; 'counts' [J] labelled joints
+    scored; 'auc' [J]; 'norm' [N] torso lengths, NaN where left out;
+    'unusable_torso', the number left out.
+  """
+  norm = metrics.torso_size(predictions['gt'], joint_set,
+                            predictions['visible'])
+  usable = np.isfinite(norm)
+  labelled = predictions['visible'] & usable[:, None]
+  correct, counts = metrics.pck_counts(
+      predictions[method], predictions['gt'], labelled,
+      np.where(usable, norm, 1.0), thresholds)
+  with np.errstate(invalid='ignore', divide='ignore'):
+    curve = np.where(counts > 0, correct / np.maximum(counts, 1), np.nan)
+  return {'thresholds': thresholds, 'curve': curve, 'counts': counts,
+          'auc': metrics.pck_curve_auc(thresholds, curve), 'norm': norm,
+          'unusable_torso': int(np.sum(~usable))}
+
+
+def official_scores(predictions, method, dataset: str
+                    ) -> list[official.OfficialScores]:
+  """The official figures of ``dataset`` for ``predictions[method]``.
+
+  FLIC: paper Table 3, our person-centric predictions made observer-centric
+  for the official scorer (`official.flic_pck_person_centric`). MPII: PCKh
+  from the records' head boxes, official Matlab and HRNet conventions. LSP:
+  Pishchulin's PCK. Other datasets (synthetic): [].
+  """
+  pred, gt, visible = (predictions[k] for k in (method, 'gt', 'visible'))
+  if dataset == 'flic':
+    return [official.flic_pck_person_centric(pred, gt, visible)]
+  if dataset == 'lsp':
+    return [official.lsp_pck(pred, gt, visible)]
+  if dataset != 'mpii':
+    return []
+  boxes = predictions.get('head_boxes')
+  sizes = None if boxes is None else official.mpii_head_sizes(boxes)
+  if sizes is None or not np.all(sizes > 0):
+    missing = ('no head boxes' if sizes is None else 'no head box for '
+               f'examples {np.flatnonzero(~(sizes > 0))[:10].tolist()}')
+    raise ValueError(
+        f'MPII PCKh needs the head box of every evaluated person, but the '
+        f'evaluation split has {missing}: rebuild the MPII dataset with this '
+        'version (delete its TFDS folder mpii_pose, then python -m '
+        'launch.build_dataset --config=configs/mpii.py)')
+  return [official.mpii_pckh(pred, gt, visible, boxes, c)
+          for c in official.MPII_CONVENTIONS]
 
 
 def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -156,7 +215,9 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict
   methods = tuple(m for m in METHODS if m in predictions)
   final = final_method(predictions)
   scored = {m: score(predictions, m, joint_set, thresholds) for m in methods}
-  report = _report(scored, joint_set, thresholds, step, final)
+  officials = {m: official_scores(predictions, m, config.data.name)
+               for m in methods}
+  report = _report(scored, officials, joint_set, thresholds, step, final)
   print(report['text'])
 
   out_dir = os.path.join(workdir, 'eval')
@@ -170,7 +231,9 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict
              str(curves_png)]
   if is_cascade:
     written.append(str(plots.plot_pck_curves(
-        thresholds, {m: tables.group_curves(scored[m]['curve'], joint_set)['Mean'] for m in methods},
+        thresholds, {m: tables.group_curves(
+            scored[m]['curve'], joint_set, scored[m]['counts'])['Mean']
+                     for m in methods},
         os.path.join(out_dir, 'pck_coarse_vs_cascade.png'),
         title=f'Mean PCK: {title}')))
   np.savez(os.path.join(out_dir, 'predictions.npz'), **predictions)
@@ -186,18 +249,20 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict
   return report['json']
 
 
-def _report(scored, joint_set, thresholds, step, final_name) -> dict:
-  """The printed tables and the JSON results of each method's `score`."""
+def _report(scored, officials, joint_set, thresholds, step, final_name
+            ) -> dict:
+  """The printed tables and the JSON results of each method's `score` and
+  `official_scores` (official tables first, torso PCK then as an extra)."""
   rows, results = {}, {}
   for method, method_scores in scored.items():
-    curve = method_scores['curve']
+    curve, counts = method_scores['curve'], method_scores['counts']
     tables_json = {}
     for threshold in TABLE_THRESHOLDS:
       t = int(np.argmin(np.abs(thresholds - threshold)))
       rows[f'{method} PCK@{thresholds[t]:.2f}'] = tables.group_scores(
-          curve[t], joint_set)
+          curve[t], joint_set, counts)
       tables_json[f'{thresholds[t]:.2f}'] = tables.to_json_dict(
-          curve[t], joint_set, threshold=thresholds[t])
+          curve[t], joint_set, counts, threshold=thresholds[t])
     results[method] = {
         'pck_curve': {joint: curve[:, j].tolist()
                       for j, joint in enumerate(joint_set.joints)},
@@ -205,19 +270,79 @@ def _report(scored, joint_set, thresholds, step, final_name) -> dict:
         'mean_pck': {k: v['groups']['Mean'] for k, v in tables_json.items()},
         'auc': {joint: float(a) for joint, a in zip(joint_set.joints,
                                                      method_scores['auc'])},
+        'official': {s.convention: s.to_json_dict()
+                     for s in officials[method]},
     }
   final = thresholds[-1]
-  text = '\n\n'.join([
-      tables.format_table(rows, title=f'Step {step}: PCK (torso-normalised)'),
+  left_out = next(iter(scored.values()))['unusable_torso']
+  num = len(next(iter(scored.values()))['norm'])
+  torso_title = (f'Step {step}: PCK (torso-normalised, '
+                 '||l_shoulder - r_hip||; person-centric labels as trained); '
+                 f'{left_out} of {num} people left out: torso joints not both '
+                 'labelled')
+  official_text = official_tables(officials, f'Step {step}: ')
+  if official_text:
+    torso_title = 'Extra, not the paper\'s metric: ' + torso_title
+  text = '\n\n'.join(([official_text] if official_text else []) + [
+      tables.format_table(rows, title=torso_title),
       tables.per_joint_table(scored[final_name]['curve'][-1], joint_set,
-                             title=f'Per joint, {final_name}, '
+                             scored[final_name]['counts'],
+                             title=f'Per joint, {final_name}, torso '
                              f'PCK@{final:.2f}'),
-      f'AUC of PCK over [0, {final:.2f}], mean over joints: ' + ', '.join(
-          f'{m} {100 * np.nanmean(v["auc"]):.1f}' for m, v in scored.items())])
+      f'AUC of torso PCK over [0, {final:.2f}], mean over joints: ' +
+      ', '.join(f'{m} {100 * np.nanmean(v["auc"]):.1f}'
+                for m, v in scored.items())])
   return {'text': text, 'json': {
       'step': step,
       'joint_set': joint_set.name,
       'thresholds': thresholds.tolist(),
       'methods': results,
-      'unusable_torso': next(iter(scored.values()))['unusable_torso'],
+      'unusable_torso': left_out,
   }}
+
+
+def official_tables(officials: dict[str, list], prefix: str = '') -> str:
+  """One text table per official convention, one row per method.
+
+  Args:
+    officials: {method: `official_scores`}; empty lists give ''.
+    prefix: put before each title (e.g. the step).
+  """
+  blocks = []
+  methods = [m for m, s in officials.items() if s]
+  if not methods:
+    return ''
+  for k, first in enumerate(officials[methods[0]]):
+    rows = {m: dict(officials[m][k].columns, **officials[m][k].extras)
+            for m in methods}
+    blocks.append('\n'.join(
+        [tables.format_table(rows, title=prefix + official_title(first))] +
+        [f'  note: {n}' for n in official_notes(officials, k)]))
+  return '\n\n'.join(blocks)
+
+
+def official_notes(officials: dict[str, list], k: int) -> list[str]:
+  """The notes of convention ``k`` of every method, each once; a note that
+  not every method shares names its method."""
+  methods = [m for m, s in officials.items() if s]
+  notes = []
+  for m in methods:
+    for note in officials[m][k].notes:
+      shared = all(note in officials[o][k].notes for o in methods)
+      line = note if shared else f'{m}: {note}'
+      notes += [] if line in notes else [line]
+  return notes
+
+
+def official_title(scores: official.OfficialScores) -> str:
+  """What an official table shows and under which convention."""
+  at = f'@{scores.threshold:g}'
+  if scores.convention.startswith('flic'):
+    return (f'FLIC PCK{at}, paper Table 3 layout, official scorer (MODEC): '
+            'observer-centric labels')
+  if scores.convention.startswith('mpii'):
+    head = ('mean of upper neck and head top'
+            if scores.convention == 'mpii_official' else 'head top')
+    return (f'MPII PCKh{at}, paper Table 4 layout, '
+            f'{official.ROW_LABELS[scores.convention]} (Head = {head})')
+  return f'LSP PCK{at}, official scorer (Pishchulin): person-centric labels'

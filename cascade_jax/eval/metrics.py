@@ -7,9 +7,9 @@ labelled (others are ignored, whatever their coordinates, NaN included).
 
 A prediction is correct at threshold r if ||pred - gt|| <= r * norm, inclusive,
 with ``norm`` [N] a per-example length chosen by the caller (here the torso,
-||l_shoulder - r_hip||). Dataset-specific official conventions (FLIC's swap of
-backward-facing labels, MPII's PCKh with head boxes, '<' vs '<=') are separate
-named functions that will call these with their own ``norm``.
+||l_shoulder - r_hip||, `torso_size`). Dataset-specific official conventions
+(FLIC's swap of backward-facing labels, MPII's PCKh with head boxes) are
+named functions in official.py that call these with their own ``norm``.
 """
 
 from __future__ import annotations
@@ -52,22 +52,35 @@ def _check_thresholds(thresholds) -> np.ndarray:
   return thresholds
 
 
-def torso_size(gt, joint_set: joint_sets_lib.JointSet) -> np.ndarray:
-  """Torso length ||gt[torso[0]] - gt[torso[1]]|| per example.
+def torso_size(gt, joint_set: joint_sets_lib.JointSet, visible) -> np.ndarray:
+  """Torso length ||gt[torso[0]] - gt[torso[1]]|| per example, NaN if unusable.
+
+  Unusable: either torso joint unlabelled, or a zero or non-finite length.
+  MPII stores an unlabelled joint as (0, 0): its distance to the other torso
+  joint is no torso, and would make nearly every prediction correct.
 
   Args:
     gt: [N, J, 2] ground-truth joints in ``joint_set`` order.
     joint_set: gives the torso pair (by default l_shoulder, r_hip).
+    visible: [N, J] bool, the labelled ground-truth joints.
 
   Returns:
-    [N] float64 torso lengths in pixels.
+    [N] float64 torso lengths in pixels; NaN for the unusable examples,
+    which torso PCK leaves out (and counts).
   """
   gt = _check_coords('gt', gt)
   if gt.shape[1] != joint_set.num_joints:
     raise ValueError(f'gt has {gt.shape[1]} joints but joint set '
                      f'{joint_set.name!r} has {joint_set.num_joints}')
+  visible = np.asarray(visible, dtype=bool)
+  if visible.shape != gt.shape[:2]:
+    raise ValueError(f'visible must have shape [N, J] = {gt.shape[:2]}, '
+                     f'got {visible.shape}')
   a, b = joint_set.torso_indices
-  return np.linalg.norm(gt[:, a] - gt[:, b], axis=-1)
+  size = np.linalg.norm(gt[:, a] - gt[:, b], axis=-1)
+  with np.errstate(invalid='ignore'):
+    usable = visible[:, a] & visible[:, b] & np.isfinite(size) & (size > 0)
+  return np.where(usable, size, np.nan)
 
 
 def normalised_distances(pred, gt, norm) -> np.ndarray:

@@ -9,8 +9,11 @@ FLIC (`flic_pck`), as MODEC's eval_dataset.m, the dataset authors' script
 (Sapp & Taskar; the Table 3 prior-art numbers): the *ground truth* of
 backward-facing examples is made observer-centric by
 flip_backwards_facing_groundtruth.m; predictions are never swapped (a model
-trained on observer-centric labels predicts them). Norm ||lsho - rhip|| of the
-swapped ground truth; curves over r in [0, 0.2], Table 3 at r = 0.05.
+trained on observer-centric labels predicts them). A model trained on the raw
+person-centric labels (ours) is scored by `flic_pck_person_centric`, which
+first makes its predictions observer-centric by the same rule. Norm
+||lsho - rhip|| of the swapped ground truth; curves over r in [0, 0.2],
+Table 3 at r = 0.05.
 Two named swap rules:
   - `FLIC_SWAP_MODEC` (default): backward if every arm joint has
     l.x < r.x (shoulder, elbow and wrist); swap shoulders, elbows, wrists
@@ -36,6 +39,10 @@ LSP (`lsp_pck`), as Pishchulin's evaluatePCK.m: person-centric joints.mat,
 test images 1001-2000, norm ||lsho - rhip||, every joint scored (the
 occlusion flag is ignored), Head = mean of neck and head top, Total pools all
 14; curve r in 0:0.01:0.2, headline r = 0.2.
+
+Torso-normalised scores (FLIC, LSP) leave out the examples whose two torso
+joints are not both labelled (`metrics.torso_size`) and say how many in
+their notes. Column definitions (Head, UBody, ...) are tables.py's.
 """
 
 from __future__ import annotations
@@ -71,25 +78,21 @@ MPII_HRNET = 'hrnet'
 MPII_CONVENTIONS = (MPII_OFFICIAL, MPII_HRNET)
 
 
-def _pair(base: str) -> Column:
-  return Column(base.capitalize(), (f'l_{base}', f'r_{base}'))
-
-
-_ARMS = ('r_wrist', 'r_elbow', 'r_shoulder', 'l_shoulder', 'l_elbow',
-         'l_wrist')
 _MPII_14 = tuple(j for j in joint_sets_lib.MPII.joints
                  if j not in ('pelvis', 'thorax'))
-_LIMBS = tuple(_pair(b) for b in ('shoulder', 'elbow', 'wrist', 'hip', 'knee',
-                                  'ankle'))
+# One definition of each group (Head, UBody, ...): tables.py's.
+_MPII_GROUPS = tables.group_columns(joint_sets_lib.MPII)
 
-FLIC_COLUMNS = (Column('Head', ('nose',)),) + _LIMBS[:3]  # paper Table 3
-MPII_OFFICIAL_COLUMNS = ((Column('Head', ('upper_neck', 'head_top')),) +
-                         _LIMBS + (Column('UBody', _ARMS, pooled=True),
-                                   Column('Total', _MPII_14, pooled=True)))
-MPII_HRNET_COLUMNS = ((Column('Head', ('head_top',)),) + _LIMBS +
+_FLIC_GROUPS = {c.name: c for c in tables.group_columns(joint_sets_lib.FLIC)}
+FLIC_COLUMNS = tuple(_FLIC_GROUPS[g] for g in ('Head', 'Shoulder', 'Elbow',
+                                               'Wrist'))  # paper Table 3
+MPII_OFFICIAL_COLUMNS = _MPII_GROUPS + (
+    tables.upper_body_column(joint_sets_lib.MPII),
+    Column('Total', _MPII_14, pooled=True))
+MPII_HRNET_COLUMNS = ((Column('Head', ('head_top',)),) + _MPII_GROUPS[1:] +
                       (Column('Mean', _MPII_14, pooled=True),))
-LSP_COLUMNS = ((Column('Head', ('neck', 'head_top')),) + _LIMBS +
-               (Column('Total', joint_sets_lib.LSP.joints, pooled=True),))
+LSP_COLUMNS = tables.group_columns(joint_sets_lib.LSP) + (
+    Column('Total', joint_sets_lib.LSP.joints, pooled=True),)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -238,6 +241,18 @@ def flic_observer_centric(gt, visible, swap: str = FLIC_SWAP_MODEC
   return gt, visible, backward
 
 
+def _torso_norm(gt, visible, joint_set) -> tuple[np.ndarray, np.ndarray,
+                                                   str]:
+  """(norm [N], visible [N, J], note): `metrics.torso_size`, the examples
+  without a usable torso left out (all joints unlabelled) and counted."""
+  norm = metrics.torso_size(gt, joint_set, visible)
+  usable = np.isfinite(norm)
+  note = (f'{int((~usable).sum())} of {len(usable)} examples left out: torso '
+          'joints not both labelled')
+  return (np.where(usable, norm, 1.0), np.asarray(visible, bool) &
+          usable[:, None], note)
+
+
 def flic_pck(pred, gt, visible, swap: str = FLIC_SWAP_MODEC,
              threshold: float = FLIC_THRESHOLD, thresholds=FLIC_THRESHOLDS,
              include_hip: bool = False) -> OfficialScores:
@@ -254,13 +269,32 @@ def flic_pck(pred, gt, visible, swap: str = FLIC_SWAP_MODEC,
   """
   joint_set = joint_sets_lib.FLIC
   gt, visible, backward = flic_observer_centric(gt, visible, swap)
-  norm = metrics.torso_size(gt, joint_set)
+  norm, visible, torso_note = _torso_norm(gt, visible, joint_set)
   dist = _normalised_distances(pred, gt, visible, norm)
-  columns = FLIC_COLUMNS + ((_pair('hip'),) if include_hip else ())
+  columns = FLIC_COLUMNS + ((_FLIC_GROUPS['Hip'],) if include_hip else ())
   note = (f'{int(backward.sum())} of {len(backward)} backward-facing ground '
           f'truths swapped ({swap})')
   return _score(f'flic_{swap}', joint_set, dist, visible, thresholds,
-                threshold, columns, notes=(note,))
+                threshold, columns, notes=(note, torso_note))
+
+
+def flic_pck_person_centric(pred, gt, visible, swap: str = FLIC_SWAP_MODEC,
+                            **kwargs) -> OfficialScores:
+  """`flic_pck` of a model trained on FLIC's raw person-centric labels.
+
+  The official scorer expects observer-centric predictions: left and right
+  are swapped in the predictions whose own arms face backwards, by the rule
+  ``swap`` that the scorer applies to the ground truth (no ground truth is
+  used to decide). ``kwargs`` go to `flic_pck`.
+  """
+  pred = np.asarray(pred, dtype=np.float64)
+  observer, _, swapped = flic_observer_centric(
+      pred, np.ones(pred.shape[:2], bool), swap)
+  scores = flic_pck(observer, gt, visible, swap, **kwargs)
+  note = (f'{int(swapped.sum())} of {len(swapped)} person-centric '
+          f'predictions made observer-centric ({swap} rule on the '
+          'predicted arms)')
+  return dataclasses.replace(scores, notes=scores.notes + (note,))
 
 
 # ------------------------------------------------------------------------ MPII
@@ -330,10 +364,10 @@ def lsp_pck(pred, gt, visible=None, threshold: float = LSP_THRESHOLD,
   gt = np.asarray(gt, dtype=np.float64)
   if visible is None:
     visible = np.ones(gt.shape[:2], dtype=bool)
-  norm = metrics.torso_size(gt, joint_set)
+  norm, visible, torso_note = _torso_norm(gt, visible, joint_set)
   dist = _normalised_distances(pred, gt, visible, norm)
   return _score('lsp', joint_set, dist, visible, thresholds, threshold,
-                LSP_COLUMNS)
+                LSP_COLUMNS, notes=(torso_note,))
 
 
 # ----------------------------------------------------------------- file level
@@ -345,7 +379,9 @@ def score(dataset: str, pred, gt: prediction_files.GroundTruth,
   if dataset != gt.dataset:
     raise ValueError(f'ground truth is {gt.dataset!r}, not {dataset!r}')
   if dataset == 'flic':
-    return [flic_pck(pred, gt.coords, gt.visible, swap=flic_swap)]
+    scores = flic_pck(pred, gt.coords, gt.visible, swap=flic_swap)
+    return [dataclasses.replace(scores, notes=scores.notes + (
+        'predictions scored as given: observer-centric',))]
   if dataset == 'mpii':
     return [mpii_pckh(pred, gt.coords, gt.visible, gt.head_boxes, c)
             for c in MPII_CONVENTIONS]
@@ -355,22 +391,22 @@ def score(dataset: str, pred, gt: prediction_files.GroundTruth,
                    "or 'lsp'")
 
 
-_ROW_LABELS = {'mpii_official': 'MPII official (Matlab)',
-               'mpii_hrnet': 'HRNet python port'}
+ROW_LABELS = {'mpii_official': 'MPII official (Matlab)',
+              'mpii_hrnet': 'HRNet python port'}
 
 
 def format_report(scores: list[OfficialScores], title: str = '') -> str:
   """Text table (one row per convention) with AUCs, extras and notes."""
   rows = {}
   for s in scores:
-    rows[_ROW_LABELS.get(s.convention, s.convention)] = dict(
+    rows[ROW_LABELS.get(s.convention, s.convention)] = dict(
         s.columns, **s.extras)
   metric = 'PCKh' if scores[0].joint_set.name == 'mpii' else 'PCK'
   lines = [tables.format_table(
       rows, title=f'{title}{metric} @ {scores[0].threshold:g}'.strip())]
   for s in scores:
     aucs = ', '.join(f'{k} {100 * v:.1f}' for k, v in s.auc.items())
-    lines.append(f'{_ROW_LABELS.get(s.convention, s.convention)}: AUC over r '
+    lines.append(f'{ROW_LABELS.get(s.convention, s.convention)}: AUC over r '
                  f'in [{s.thresholds[0]:g}, {s.thresholds[-1]:g}]: {aucs}')
     lines += [f'  note: {n}' for n in s.notes]
   return '\n'.join(lines)
@@ -385,16 +421,21 @@ def evaluate_prediction_files(dataset: str, ground_truth_path: str,
                               predictions_path: str,
                               predictions_key: str | None = None,
                               predictions_layout: str | None = None,
-                              flic_swap: str = FLIC_SWAP_MODEC
+                              flic_swap: str = FLIC_SWAP_MODEC,
+                              index_base: int | None = None
                               ) -> tuple[str, dict]:
   """Scores a predictions file against a ground-truth file.
+
+  ``index_base`` (0 or 1) is the predictions' pixel convention when the file
+  does not declare it (`prediction_files.load_predictions`).
 
   Returns:
     (printable report, JSON-ready dict with every convention's scores).
   """
   gt = prediction_files.load_ground_truth(ground_truth_path, dataset)
   pred = prediction_files.load_predictions(predictions_path, gt,
-                                           predictions_key, predictions_layout)
+                                           predictions_key, predictions_layout,
+                                           index_base)
   scores = score(dataset, pred, gt, flic_swap)
   header = (f'{dataset.upper()}: {gt.num_examples} examples\n'
             f'  ground truth: {gt.source}\n  predictions: {predictions_path}\n')

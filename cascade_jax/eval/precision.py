@@ -141,7 +141,7 @@ def write_report(results: dict[str, VariantResult], joint_set,
            f'Errors in model-input pixels (input height {input_height}); '
            f'sigma of the x error drops |error| > {limit:.1f} px (the paper\'s '
            f'20 px of {PAPER_INPUT_HEIGHT}, scaled). PCK normalised by the '
-           'torso; evaluation split.', '']
+           'torso (`evaluate.score`); evaluation split.', '']
 
   sigma_rows, pck_rows = [], []
   for name, result in results.items():
@@ -151,8 +151,9 @@ def write_report(results: dict[str, VariantResult], joint_set,
       sigma_rows.append([f'{name} {method}'] + [
           f'{np.nanmean([sigma[j] for j in idx]):.2f}' for idx in groups.values()]
           + [f'{np.nanmean(sigma):.2f}'])
-      curve = _curve(result, method, joint_set, thresholds)
-      scores = {t: tables.group_scores(curve[_index(thresholds, t)], joint_set)
+      scored = _score(result, method, joint_set, thresholds)
+      scores = {t: tables.group_scores(scored['curve'][_index(thresholds, t)],
+                                       joint_set, scored['counts'])
                 for t in (0.05, 0.2)}
       pck_rows.append([f'{name} {method}'] + [
           f'{100 * scores[t][g]:.1f}' for t in (0.05, 0.2)
@@ -161,6 +162,8 @@ def write_report(results: dict[str, VariantResult], joint_set,
             _markdown_table(['model'] + list(groups) + ['all joints'],
                             sigma_rows), '',
             '## PCK (paper Fig. 12 / Table 3)', '',
+            f'{scored["unusable_torso"]} of {len(scored["norm"])} people '
+            'left out: torso joints not both labelled.', '',
             _markdown_table(['model'] + [
                 f'{g}@{t}' for t in (0.05, 0.2) for g in list(groups) + ['Mean']],
                             pck_rows), '']
@@ -178,8 +181,8 @@ def write_report(results: dict[str, VariantResult], joint_set,
         title=f'{name}: x error (Fig. 11)')
     curves = plots.plot_pck_curves(
         thresholds,
-        {f'{method} {group}': tables.group_curves(
-            _curve(result, method, joint_set, thresholds), joint_set)[group]
+        {f'{method} {group}': _group_curve(result, method, joint_set,
+                                           thresholds, group)
          for group in ('Head', 'Wrist') for method in ('coarse', 'cascade')},
         os.path.join(out_dir, f'pck_{name}.png'), title=f'{name} (Fig. 12)')
     figures += [f'![x error, {name}]({os.path.basename(histogram)})',
@@ -189,9 +192,8 @@ def write_report(results: dict[str, VariantResult], joint_set,
     if other in results and 'cascade_8x' in results:
       path = plots.plot_pck_curves(
           thresholds,
-          {f'{n} Wrist': tables.group_curves(_curve(
-              results[n], 'cascade', joint_set, thresholds),
-                                             joint_set)['Wrist']
+          {f'{n} Wrist': _group_curve(results[n], 'cascade', joint_set,
+                                      thresholds, 'Wrist')
            for n in ('cascade_8x', other)},
           os.path.join(out_dir, f'pck_{other}.png'),
           title=f'Wrist: cascade_8x vs {other} (Fig. {figure})')
@@ -210,10 +212,16 @@ def write_report(results: dict[str, VariantResult], joint_set,
   return path
 
 
-def _curve(result: VariantResult, method: str, joint_set, thresholds):
+def _score(result: VariantResult, method: str, joint_set, thresholds):
   predictions = {method: getattr(result, method), 'gt': result.gt,
                  'visible': result.visible}
-  return evaluate.score(predictions, method, joint_set, thresholds)['curve']
+  return evaluate.score(predictions, method, joint_set, thresholds)
+
+
+def _group_curve(result, method, joint_set, thresholds, group) -> np.ndarray:
+  scored = _score(result, method, joint_set, thresholds)
+  return tables.group_curves(scored['curve'], joint_set,
+                             scored['counts'])[group]
 
 
 def _index(thresholds, value) -> int:

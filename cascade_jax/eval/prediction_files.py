@@ -8,16 +8,20 @@ Ground truth (`load_ground_truth`):
   - gt_valid.mat-style files (MPII's evaluation layout, any dataset):
     ``pos_gt_src`` J x 2 x N, ``jnt_missing`` J x N (1 = missing),
     ``headboxes_src`` 2 x 2 x N (corner, xy, person), 1-based.
+  - MPII's own annotations, whose coordinates gt_valid.mat copies with 13
+    labelled joints zeroed: the RELEASE file mpii_human_pose_v1_u12_1.mat
+    (its validation persons, valid_split.json) or valid_annolist.mat.
 
 Predictions (`load_predictions`): .mat, .npy, .json or .h5 holding one array in
 the dataset's joint order, laid out N x J x 2 (or N x J x 3 with a score),
 J x 2 x N or 2 x J x N; J and N come from the ground truth and decide the layout.
 
-Coordinates: MPII-style files (gt_valid.mat, pos_pred_src) are 1-based and are
-shifted to 0-based on load (DESIGN section 5); prediction files are read in
-the convention of the ground-truth file they are scored against
-(``GroundTruth.one_based``). FLIC's and LSP's original files are read as
-stored: PCK only sees differences, so a common offset cancels.
+Coordinates: every ground truth is brought to 0-based pixels (DESIGN section
+5; all these annotation files are Matlab, 1-based). A prediction file's index
+base is explicit: the files this module writes declare it (variable or key
+``index_base``, 0 or 1), and for any other file the caller names it
+(`load_predictions`' ``index_base``, launch.evaluate_predictions'
+--index_base); a 1-based file is shifted by -1, a 0-based one is not.
 """
 
 from __future__ import annotations
@@ -40,15 +44,17 @@ H5PY_PIN = 'h5py==3.16.0'
 # (C = the coordinate axis, 2 or 3 long).
 LAYOUTS = {'NJ2': 'NJC', 'J2N': 'JCN', '2JN': 'CJN'}
 
+INDEX_BASE_KEY = 'index_base'
+INDEX_BASES = (0, 1)
+
 # Variable and layout the public toolkits read: MPII's pos_pred_src (the
 # HRNet port / gt_valid.mat convention), LSP's and FLIC's `pred` 2 x J x N
-# (Pishchulin's evaluatePCK, MODEC's pred_coords layout).
+# (Pishchulin's evaluatePCK, MODEC's pred_coords layout). All written
+# 1-based, the pixel convention of the original Matlab annotation files.
 _OFFICIAL_PREDICTIONS = {
-    'mpii': ('pos_pred_src', 'J2N', 1.0),
-    # Our builders load all three Matlab annotation sets 0-based: written
-    # back 1-based, predictions share the original files' pixel convention.
-    'lsp': ('pred', '2JN', 1.0),
-    'flic': ('pred', '2JN', 1.0),
+    'mpii': ('pos_pred_src', 'J2N'),
+    'lsp': ('pred', '2JN'),
+    'flic': ('pred', '2JN'),
 }
 
 
@@ -58,12 +64,10 @@ class GroundTruth:
 
   Attributes:
     dataset: 'flic', 'mpii' or 'lsp'.
-    coords: [N, J, 2] float64 (x, y); 0-based when ``one_based`` was shifted.
-    visible: [N, J] bool, the labelled joints (all True for FLIC and LSP).
-    head_boxes: [N, 2, 2] float64 (corner, xy) head boxes, or None.
+    coords: [N, J, 2] float64 (x, y), 0-based.
+    visible: [N, J] bool, the labelled joints (FLIC: not NaN; LSP: all).
+    head_boxes: [N, 2, 2] float64 (corner, xy) head boxes, 0-based, or None.
     occluded: [N, J] bool LSP occlusion flags, or None.
-    one_based: the file was 1-based and has been shifted by -1; prediction
-      files scored against it are shifted the same way.
     source: what was read (file and variables), for reports.
   """
   dataset: str
@@ -71,7 +75,6 @@ class GroundTruth:
   visible: np.ndarray
   head_boxes: np.ndarray | None = None
   occluded: np.ndarray | None = None
-  one_based: bool = False
   source: str = ''
 
   @property
@@ -107,12 +110,8 @@ def load_ground_truth(path: str, dataset: str) -> GroundTruth:
   names = {name for name, _, _ in _mat_variables(path)}
   if 'pos_gt_src' in names:
     gt = _load_gt_valid_style(path, dataset)
-  elif 'RELEASE' in names:
-    raise NotImplementedError(
-        f'{path}: the original MPII release file (RELEASE) is not read here '
-        'yet (its parser belongs in cascade_jax/data/mpii/); give the '
-        'gt_valid.mat-style file instead (pos_gt_src 16x2xN, headboxes_src '
-        '2x2xN, jnt_missing 16xN, 1-based)')
+  elif dataset == 'mpii' and names & {'RELEASE', 'annolist'}:
+    gt = _load_mpii_annotations(path)
   elif dataset == 'flic' and 'examples' in names:
     gt = _load_flic_examples(path)
   elif dataset == 'lsp' and 'joints' in names:
@@ -120,8 +119,10 @@ def load_ground_truth(path: str, dataset: str) -> GroundTruth:
   else:
     expected = {'flic': "FLIC examples.mat ('examples')",
                 'lsp': "LSP joints.mat ('joints', 3x14x2000)",
-                'mpii': "a gt_valid.mat-style file ('pos_gt_src', "
-                        "'headboxes_src', 'jnt_missing')"}[dataset]
+                'mpii': "MPII's RELEASE file, valid_annolist.mat "
+                        "('annolist') or a gt_valid.mat-style file "
+                        "('pos_gt_src', 'headboxes_src', 'jnt_missing')"
+               }[dataset]
     raise ValueError(f'{path}: variables {sorted(names)} are not {expected} '
                      "nor a gt_valid.mat-style file ('pos_gt_src', "
                      "'jnt_missing')")
@@ -159,8 +160,22 @@ def _load_gt_valid_style(path: str, dataset: str) -> GroundTruth:
     head_boxes = boxes.transpose(2, 0, 1) - 1.0
   coords = pos.transpose(2, 0, 1) - 1.0
   return GroundTruth(dataset=dataset, coords=coords, visible=visible,
-                     head_boxes=head_boxes, one_based=True,
+                     head_boxes=head_boxes,
                      source=f'{path} (pos_gt_src, 1-based)')
+
+
+def _load_mpii_annotations(path: str) -> GroundTruth:
+  """The validation persons from MPII's own annotation structure."""
+  # Imported here: the MPII parser brings TFDS in.
+  from cascade_jax.data.mpii import mpii  # pylint: disable=g-import-not-at-top
+  persons = mpii.read_validation_persons(path)
+  return GroundTruth(
+      dataset='mpii',
+      coords=np.stack([p.joints for p in persons]).astype(np.float64),
+      visible=np.stack([p.visible for p in persons]),
+      head_boxes=np.stack([p.head_box.reshape(2, 2) for p in persons]
+                          ).astype(np.float64),
+      source=f'{path} (annolist, 1-based)')
 
 
 def _load_flic_examples(path: str) -> GroundTruth:
@@ -176,10 +191,11 @@ def _load_flic_examples(path: str) -> GroundTruth:
   if coords.shape[1:] != (2, 29):
     raise ValueError(f'{path}: examples(i).coords must be 2x29, '
                      f'got {coords.shape[1:]}')
-  coords = coords[istest][:, :, FLIC_COORD_COLUMNS].transpose(0, 2, 1)
+  coords = coords[istest][:, :, FLIC_COORD_COLUMNS].transpose(0, 2, 1) - 1.0
   return GroundTruth(dataset='flic', coords=coords,
                      visible=np.all(np.isfinite(coords), axis=-1),
-                     source=f'{path} (examples, {istest.sum()} istest)')
+                     source=f'{path} (examples, {istest.sum()} istest, '
+                     '1-based)')
 
 
 def _load_lsp_joints(path: str) -> GroundTruth:
@@ -188,10 +204,10 @@ def _load_lsp_joints(path: str) -> GroundTruth:
     raise ValueError(f"{path}: 'joints' must be the original LSP 3 x 14 x "
                      f'2000, got {joints.shape}')
   test = joints[:, :, LSP_TEST]
-  return GroundTruth(dataset='lsp', coords=test[:2].transpose(2, 1, 0),
+  return GroundTruth(dataset='lsp', coords=test[:2].transpose(2, 1, 0) - 1.0,
                      visible=np.ones(test.shape[2:0:-1], dtype=bool),
                      occluded=test[2].T.astype(bool),
-                     source=f'{path} (joints, images 1001-2000)')
+                     source=f'{path} (joints, images 1001-2000, 1-based)')
 
 
 def save_ground_truth_mat(path: str, gt: GroundTruth) -> None:
@@ -265,8 +281,10 @@ def _choose(names: list[str], key: str | None, path: str) -> str:
   return names[0]
 
 
-def _read_array(path: str, key: str | None) -> tuple[np.ndarray, str]:
-  """The prediction array stored in ``path`` and a name for errors."""
+def _read_array(path: str, key: str | None
+                ) -> tuple[np.ndarray, str, int | None]:
+  """The prediction array stored in ``path``, a name for errors, and the
+  index base the file declares (None when it declares none)."""
   ext = os.path.splitext(path)[1].lower()
   if ext == '.mat':
     mat = scipy.io.loadmat(path)
@@ -276,16 +294,17 @@ def _read_array(path: str, key: str | None) -> tuple[np.ndarray, str]:
     if key is not None:
       names = [k for k in mat if not k.startswith('__')]
     name = _choose(names, key, path)
-    return mat[name], f'{path}:{name}'
+    return mat[name], f'{path}:{name}', _declared(mat, path)
   if ext == '.npy':
-    return np.load(path, allow_pickle=False), path
+    return np.load(path, allow_pickle=False), path, None
   if ext == '.json':
     with open(path) as f:
       data = json.load(f)
     if isinstance(data, dict):
-      name = _choose(list(data), key, path)
-      return np.asarray(data[name], dtype=np.float64), f'{path}:{name}'
-    return np.asarray(data, dtype=np.float64), path
+      name = _choose([k for k in data if k != INDEX_BASE_KEY], key, path)
+      return (np.asarray(data[name], dtype=np.float64), f'{path}:{name}',
+              _declared(data, path))
+    return np.asarray(data, dtype=np.float64), path, None
   if ext in ('.h5', '.hdf5'):
     try:
       import h5py  # pylint: disable=g-import-not-at-top
@@ -295,62 +314,88 @@ def _read_array(path: str, key: str | None) -> tuple[np.ndarray, str]:
     with h5py.File(path, 'r') as f:
       names = [k for k, v in f.items() if isinstance(v, h5py.Dataset)]
       name = _choose(names, key, path)
-      return np.asarray(f[name][()], dtype=np.float64), f'{path}:{name}'
+      return (np.asarray(f[name][()], dtype=np.float64), f'{path}:{name}',
+              _declared(dict(f.attrs), path))
   raise ValueError(f'{path}: unsupported prediction file type {ext!r}; '
                    'expected .mat, .npy, .json or .h5')
 
 
+def _declared(contents, path: str) -> int | None:
+  """The ``index_base`` that a file's variables / keys / attributes declare."""
+  if INDEX_BASE_KEY not in contents:
+    return None
+  value = np.asarray(contents[INDEX_BASE_KEY]).ravel()
+  if value.size != 1 or value[0] not in INDEX_BASES:
+    raise ValueError(f'{path}: {INDEX_BASE_KEY} must be 0 or 1, got '
+                     f'{value.tolist()}')
+  return int(value[0])
+
+
 def load_predictions(path: str, gt: GroundTruth, key: str | None = None,
-                     layout: str | None = None) -> np.ndarray:
-  """Reads predictions for ``gt`` from ``path``, in ``gt``'s frame.
+                     layout: str | None = None, index_base: int | None = None
+                     ) -> np.ndarray:
+  """Reads predictions for ``gt`` from ``path``, 0-based like ``gt``.
 
   Args:
     path: .mat / .npy / .json / .h5 file with one array in the dataset's
       joint order (see module docstring for layouts).
-    gt: the ground truth they are scored against; gives N, J and whether the
-      file is 1-based (then predictions are shifted by -1 like the gt).
+    gt: the ground truth they are scored against; gives N and J.
     key: the variable (.mat, .h5) or key (.json object) to read; by default
       the only candidate one.
     layout: force one of `LAYOUTS` when the shape is ambiguous.
+    index_base: 0 or 1, the file's pixel convention; needed when the file
+      does not declare it (``index_base`` variable / key / .h5 attribute),
+      and must agree with it when it does.
 
   Returns:
-    [N, J, 2] float64 predictions; NaN stays NaN (scored as a miss).
+    [N, J, 2] float64 predictions, shifted by -1 if the file is 1-based;
+    NaN stays NaN (scored as a miss).
   """
   if not os.path.exists(path):
     raise FileNotFoundError(f'predictions file {path!r} does not exist')
-  array, name = _read_array(path, key)
+  if index_base is not None and index_base not in INDEX_BASES:
+    raise ValueError(f'index_base must be 0 or 1, got {index_base!r}')
+  array, name, declared = _read_array(path, key)
+  if declared is None and index_base is None:
+    raise ValueError(
+        f'{path} does not declare whether its pixel coordinates are 0-based '
+        f'(Python, C) or 1-based (Matlab, e.g. pos_pred_src) in an '
+        f'{INDEX_BASE_KEY!r} variable: name it (--index_base=0 or 1)')
+  if None not in (declared, index_base) and declared != index_base:
+    raise ValueError(f'{path} declares {INDEX_BASE_KEY} = {declared}, but '
+                     f'{index_base} was given')
   pred = arrange_predictions(array, gt.num_examples, gt.num_joints, layout,
                              name)
-  return pred - 1.0 if gt.one_based else pred
+  return pred - (index_base if declared is None else declared)
 
 
 def save_predictions(path: str, pred) -> None:
-  """Writes [N, J, 2] predictions as N x J x 2 in a .npy, .json or .mat file.
+  """Writes 0-based [N, J, 2] predictions as N x J x 2 in a .json or .mat
+  file (``preds``), declaring ``index_base`` = 0.
 
-  Coordinates are written as given; use `save_official_predictions` for the
-  toolkits' own layout and 1-based MPII convention.
+  Use `save_official_predictions` for the toolkits' own 1-based layout.
   """
   pred = np.asarray(pred, dtype=np.float64)
   if pred.ndim != 3 or pred.shape[-1] != 2:
     raise ValueError(f'pred must have shape [N, J, 2], got {pred.shape}')
   ext = os.path.splitext(path)[1].lower()
-  if ext == '.npy':
-    np.save(path, pred)
-  elif ext == '.json':
+  if ext == '.json':
     with open(path, 'w') as f:
-      json.dump({'preds': np.where(np.isnan(pred), None, pred).tolist()}, f)
+      json.dump({'preds': np.where(np.isnan(pred), None, pred).tolist(),
+                 INDEX_BASE_KEY: 0}, f)
   elif ext == '.mat':
-    scipy.io.savemat(path, {'preds': pred})
+    scipy.io.savemat(path, {'preds': pred, INDEX_BASE_KEY: 0})
   else:
-    raise ValueError(f'{path}: unsupported type {ext!r}; expected .npy, '
-                     '.json or .mat')
+    raise ValueError(f'{path}: unsupported type {ext!r}; expected .json or '
+                     '.mat (a .npy file cannot declare its index base)')
 
 
 def save_official_predictions(path: str, pred, dataset: str) -> str:
   """Writes 0-based [N, J, 2] predictions in the layout public toolkits read.
 
   MPII: ``pos_pred_src`` 16 x 2 x N; LSP and FLIC: ``pred`` 2 x J x N. All
-  1-based, the convention of the original annotation files.
+  1-based, the convention of the original annotation files, and declared so
+  (``index_base`` = 1).
 
   Returns:
     The name of the variable written.
@@ -362,8 +407,8 @@ def save_official_predictions(path: str, pred, dataset: str) -> str:
                      f'for {dataset}, got {pred.shape}')
   if os.path.splitext(path)[1].lower() != '.mat':
     raise ValueError(f'{path}: official prediction files are .mat')
-  variable, layout, offset = _OFFICIAL_PREDICTIONS[dataset]
+  variable, layout = _OFFICIAL_PREDICTIONS[dataset]
   axes = LAYOUTS[layout]
-  stored = np.transpose(pred + offset, ['NJC'.index(a) for a in axes])
-  scipy.io.savemat(path, {variable: stored})
+  stored = np.transpose(pred + 1.0, ['NJC'.index(a) for a in axes])
+  scipy.io.savemat(path, {variable: stored, INDEX_BASE_KEY: 1})
   return variable

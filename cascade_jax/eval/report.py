@@ -24,7 +24,6 @@ from cascade_jax import predictor as predictor_lib
 from cascade_jax.data import datasets
 from cascade_jax.data import pipeline
 from cascade_jax.eval import evaluate
-from cascade_jax.eval import metrics
 from cascade_jax.eval import plots
 from cascade_jax.eval import precision
 from cascade_jax.eval import tables
@@ -33,7 +32,8 @@ from cascade_jax.train import checkpoint
 from cascade_jax.train import events
 from cascade_jax.train import stages
 
-# What the report reads from the evaluation's predictions.npz.
+# What the report reads from the evaluation's predictions.npz (MPII: and
+# 'head_boxes', for PCKh).
 PREDICTION_FIELDS = ('coarse', 'gt', 'visible', 'input_scale')
 # Row labels of the methods `evaluate.predict_split` may return.
 METHOD_TITLES = {'coarse': 'coarse model',
@@ -56,6 +56,8 @@ def write_report(workdir: str, num_examples: int = 4,
   config = checkpoint.restore_config(workdir)
   joint_set = datasets.joint_set(config.data)
   predictions = _load_predictions(workdir, config)
+  officials = {m: evaluate.official_scores(predictions, m, config.data.name)
+               for m in present_methods(predictions)}
   methods = present_methods(predictions)
   final = evaluate.final_method(predictions)
   out_dir = os.path.join(workdir, 'report')
@@ -73,7 +75,7 @@ def write_report(workdir: str, num_examples: int = 4,
   sections = [
       _training_section(workdir, config, out_dir),
       _pck_section(scored, joint_set, thresholds, final, out_dir),
-      _tables_section(scored, joint_set, thresholds),
+      _tables_section(scored, officials, joint_set, thresholds),
       _error_section(predictions, methods, joint_set, config, out_dir),
       _examples_section(predictions, scored, final, joint_set, source,
                         num_examples, config, out_dir),
@@ -97,7 +99,9 @@ def _load_predictions(workdir, config) -> dict[str, np.ndarray]:
   if os.path.exists(path):
     with np.load(path) as saved:
       predictions = dict(saved)
-    missing = set(PREDICTION_FIELDS) - set(predictions)
+    needed = set(PREDICTION_FIELDS) | (
+        {'head_boxes'} if config.data.name == 'mpii' else set())
+    missing = needed - set(predictions)
     if not missing:
       return predictions
     print(f'{path} lacks {sorted(missing)}: evaluating the checkpoint again')
@@ -136,30 +140,48 @@ def _pck_section(scored, joint_set, thresholds, final, out_dir) -> str:
   if len(scored) > 1:
     plots.plot_pck_curves(
         thresholds, {METHOD_TITLES[m]: tables.group_curves(
-            s['curve'], joint_set)['Mean'] for m, s in scored.items()},
+            s['curve'], joint_set, s['counts'])['Mean']
+                     for m, s in scored.items()},
         os.path.join(out_dir, 'pck_methods.png'), title='Mean PCK')
     body += _img('pck_methods.png')
   auc = ', '.join(f'{METHOD_TITLES[m]} {100 * np.nanmean(s["auc"]):.1f}'
                   for m, s in scored.items())
+  left_out = next(iter(scored.values()))['unusable_torso']
   return _section('PCK curves', (
       '<p>Detection rate against the distance normalised by the torso '
-      f'(||l_shoulder - r_hip||). Mean AUC over joints: {auc}.</p>' + body))
+      f'(||l_shoulder - r_hip||); {left_out} people whose torso joints are '
+      f'not both labelled left out. Mean AUC over joints: {auc}.</p>' + body))
 
 
-def _tables_section(scored, joint_set, thresholds) -> str:
-  layout = 'Table 4' if tables.is_full_body(joint_set) else 'Table 3'
+def _tables_section(scored, officials, joint_set, thresholds) -> str:
   body = ''
+  methods = [m for m, s in officials.items() if s]
+  for k, first in enumerate(officials[methods[0]] if methods else ()):
+    rows = {METHOD_TITLES[m]: dict(officials[m][k].columns,
+                                   **officials[m][k].extras) for m in methods}
+    columns = list(next(iter(rows.values())))
+    body += _html_table(evaluate.official_title(first), ['Method'] + columns,
+                        [[label] + [_percent(row[c]) for c in columns]
+                         for label, row in rows.items()])
+    body += ''.join(f'<p>Note: {html.escape(n)}</p>'
+                    for n in evaluate.official_notes(officials, k))
+  layout = 'Table 4' if tables.is_full_body(joint_set) else 'Table 3'
+  extra = 'Extra, not the paper\'s metric: ' if methods else ''
+  left_out = next(iter(scored.values()))['unusable_torso']
   for threshold in evaluate.TABLE_THRESHOLDS:
     t = int(np.argmin(np.abs(thresholds - threshold)))
-    rows = {METHOD_TITLES[m]: tables.group_scores(s['curve'][t], joint_set)
+    rows = {METHOD_TITLES[m]: tables.group_scores(s['curve'][t], joint_set,
+                                                  s['counts'])
             for m, s in scored.items()}
     columns = list(next(iter(rows.values())))
-    body += _html_table(f'PCK@{thresholds[t]:.2f} (paper {layout} layout)',
+    body += _html_table(f'{extra}torso PCK@{thresholds[t]:.2f} (paper '
+                        f'{layout} layout; {left_out} people without both '
+                        'torso joints labelled left out)',
                         ['Method'] + columns,
                         [[label] + [_percent(row[c]) for c in columns]
                          for label, row in rows.items()])
     body += _html_table(
-        f'Per joint, PCK@{thresholds[t]:.2f}', ['Joint'] +
+        f'Per joint, torso PCK@{thresholds[t]:.2f}', ['Joint'] +
         [METHOD_TITLES[m] for m in scored],
         [[joint] + [_percent(s['curve'][t][j]) for s in scored.values()]
          for j, joint in enumerate(joint_set.joints)])
@@ -194,12 +216,12 @@ def _error_section(predictions, methods, joint_set, config, out_dir) -> str:
 
 def _examples_section(predictions, scored, final, joint_set, source,
                       num_examples, config, out_dir) -> str:
-  norm = metrics.torso_size(predictions['gt'], joint_set)
+  norm = scored[final]['norm']  # NaN: torso unusable, example left out
   distance = np.linalg.norm(predictions[final] - predictions['gt'], axis=-1)
-  labelled = predictions['visible'] & (norm > 0)[:, None]
+  labelled = predictions['visible'] & np.isfinite(norm)[:, None]
   with np.errstate(invalid='ignore', divide='ignore'):
-    error = np.where(labelled, distance / np.where(norm > 0, norm, 1)[:, None],
-                     0).sum(1) / labelled.sum(1)
+    error = np.where(labelled, distance / norm[:, None], 0).sum(1) / (
+        labelled.sum(1))
   order = [int(i) for i in np.argsort(error) if np.isfinite(error[i])]
   count = min(num_examples, len(order) // 2 or len(order))
   picks = {'Best': order[:count], 'Worst': order[::-1][:count]}

@@ -3,10 +3,14 @@
 Groups come from joint names: strip 'l_' / 'r_' and look the base name up in
 `_GROUP_OF_BASE`; left and right are averaged, unweighted, as the papers and
 the MPII toolkit do. Head is 'nose' only for FLIC (the paper's "head(nose)"),
-'head_top' and 'upper_neck' for MPII / LSP; eyes, pelvis, thorax and neck join
-no group (MPII's official 14-joint table drops pelvis and thorax), though they
-still appear in `per_joint_table`. Values are fractions in [0, 1]; tables print
-them as percentages with one decimal, and NaN (no labelled example) as '-'.
+the mean of 'upper_neck' and 'head_top' for MPII and of 'neck' and
+'head_top' for LSP (the MPII toolkit, Pishchulin's LSP table and official.py
+alike). UBody is the MPII toolkit's and the paper's Table 4 "Upper Body": the
+six arm joints (shoulders, elbows, wrists), no head. Eyes, pelvis and thorax
+join no group (MPII's official 14-joint table drops pelvis and thorax),
+though they still appear in `per_joint_table`. Values are fractions in
+[0, 1]; tables print them as percentages with one decimal, and NaN (no
+labelled example) as '-'.
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ from cascade_jax import joint_sets as joint_sets_lib
 
 # Column order of paper Tables 3 and 4.
 GROUP_ORDER = ('Head', 'Shoulder', 'Elbow', 'Wrist', 'Hip', 'Knee', 'Ankle')
-UPPER_BODY = ('Head', 'Shoulder', 'Elbow', 'Wrist')
+UPPER_BODY = ('Shoulder', 'Elbow', 'Wrist')
 LOWER_BODY = ('Knee', 'Ankle')
 
 _GROUP_OF_BASE = {
     'nose': 'Head',
     'head_top': 'Head',
     'upper_neck': 'Head',
+    'neck': 'Head',
     'shoulder': 'Shoulder',
     'elbow': 'Elbow',
     'wrist': 'Wrist',
@@ -34,6 +39,21 @@ _GROUP_OF_BASE = {
     'knee': 'Knee',
     'ankle': 'Ankle',
 }
+
+
+class Column(NamedTuple):
+  """One table column: a name, the joints it covers, and how they combine.
+
+  Attributes:
+    name: the column header ('Head', 'UBody', 'Total').
+    joints: joint names (in the joint set) the column covers.
+    pooled: True pools the joints' examples (weights = labelled counts, as
+      the MPII toolkit's UBody / Total); False averages the joints' PCK with
+      equal weight (left/right groups of the official tables).
+  """
+  name: str
+  joints: tuple[str, ...]
+  pooled: bool = False
 
 
 def _base_name(joint: str) -> str:
@@ -68,6 +88,16 @@ def _check_per_joint(per_joint, joint_set, name='per_joint') -> np.ndarray:
   return per_joint
 
 
+def _check_counts(counts, joint_set):
+  if counts is None:
+    return None
+  counts = np.asarray(counts)
+  if counts.shape != (joint_set.num_joints,):
+    raise ValueError(f'counts must have shape [J] = ({joint_set.num_joints},),'
+                     f' got {counts.shape}')
+  return counts
+
+
 def _mean_over(values: np.ndarray, indices, counts) -> np.ndarray:
   """Mean over joints ``indices`` of values [..., J], skipping NaN columns.
 
@@ -86,6 +116,19 @@ def _mean_over(values: np.ndarray, indices, counts) -> np.ndarray:
     return np.where(weight > 0, total / np.where(weight > 0, weight, 1), np.nan)
 
 
+def group_columns(joint_set: joint_sets_lib.JointSet) -> tuple[Column, ...]:
+  """The joint-group columns of ``joint_set`` (`joint_groups`) as `Column`s."""
+  return tuple(Column(g, tuple(joint_set.joints[i] for i in idx))
+               for g, idx in joint_groups(joint_set).items())
+
+
+def upper_body_column(joint_set: joint_sets_lib.JointSet) -> Column:
+  """'UBody': the arm joints of ``joint_set``, pooled (MPII toolkit)."""
+  groups = joint_groups(joint_set)
+  return Column('UBody', tuple(joint_set.joints[i] for g in UPPER_BODY
+                               for i in groups.get(g, ())), pooled=True)
+
+
 def group_curves(per_joint, joint_set: joint_sets_lib.JointSet, counts=None
                  ) -> dict[str, np.ndarray]:
   """Table columns for PCK values [..., J] (e.g. a [T, J] curve).
@@ -98,24 +141,19 @@ def group_curves(per_joint, joint_set: joint_sets_lib.JointSet, counts=None
 
   Returns:
     {column: [...] float64} in table order: the groups of `joint_groups`
-    (left/right averaged), 'UBody' for full-body sets, and 'Mean' over every
-    grouped joint.
+    (left/right averaged), 'UBody' (`upper_body_column`) for full-body sets,
+    and 'Mean' over every grouped joint.
   """
   per_joint = _check_per_joint(per_joint, joint_set)
-  if counts is not None:
-    counts = np.asarray(counts)
-    if counts.shape != (joint_set.num_joints,):
-      raise ValueError(f'counts must have shape [J] = ({joint_set.num_joints},),'
-                       f' got {counts.shape}')
-  groups = joint_groups(joint_set)
-  # Within a group left and right weigh the same (official tables).
-  columns = {g: _mean_over(per_joint, idx, None) for g, idx in groups.items()}
+  counts = _check_counts(counts, joint_set)
+  groups = group_columns(joint_set)
+  columns = groups
   if is_full_body(joint_set):
-    upper = [i for g in UPPER_BODY for i in groups.get(g, ())]
-    columns['UBody'] = _mean_over(per_joint, upper, counts)
-  grouped = sorted(i for idx in groups.values() for i in idx)
-  columns['Mean'] = _mean_over(per_joint, grouped, counts)
-  return columns
+    columns += (upper_body_column(joint_set),)
+  columns += (Column('Mean', tuple(j for c in groups for j in c.joints),
+                     pooled=True),)
+  return {c.name: _mean_over(per_joint, [joint_set.index(j) for j in c.joints],
+                             counts if c.pooled else None) for c in columns}
 
 
 def group_scores(per_joint, joint_set: joint_sets_lib.JointSet, counts=None
@@ -222,21 +260,6 @@ def to_json_dict(per_joint, joint_set: joint_sets_lib.JointSet, counts=None,
   return out
 
 
-class Column(NamedTuple):
-  """One table column: a name, the joints it covers, and how they combine.
-
-  Attributes:
-    name: the column header ('Head', 'UBody', 'Total').
-    joints: joint names (in the joint set) the column covers.
-    pooled: True pools the joints' examples (weights = labelled counts, as
-      the MPII toolkit's UBody / Total); False averages the joints' PCK with
-      equal weight (left/right groups of the official tables).
-  """
-  name: str
-  joints: tuple[str, ...]
-  pooled: bool = False
-
-
 def combine_columns(per_joint, joint_set: joint_sets_lib.JointSet,
                     columns: Sequence[Column], counts=None
                     ) -> dict[str, np.ndarray]:
@@ -255,11 +278,7 @@ def combine_columns(per_joint, joint_set: joint_sets_lib.JointSet,
     {column name: [...] float64}, in the order of ``columns``.
   """
   per_joint = _check_per_joint(per_joint, joint_set)
-  if counts is not None:
-    counts = np.asarray(counts)
-    if counts.shape != (joint_set.num_joints,):
-      raise ValueError(f'counts must have shape [J] = ({joint_set.num_joints},),'
-                       f' got {counts.shape}')
+  counts = _check_counts(counts, joint_set)
   out = {}
   for column in columns:
     if column.pooled and counts is None:

@@ -110,6 +110,24 @@ def test_validation_person_must_exist(tmp_path, monkeypatch):
     mpii.build(tmp_path / 'manual', tmp_path / 'tfds')
 
 
+def test_validation_person_needs_a_head_box(tmp_path, fixture_validation):
+  """PCKh's head size comes from it: no validation person goes without."""
+  del fixture_validation
+  images = fixtures.mpii_images()
+  for name in ('x1', 'y1', 'x2', 'y2'):  # empty, as in a Matlab struct array
+    images[0][1][1][name] = np.zeros((0, 0))
+  _write(tmp_path / 'manual', images)
+  with pytest.raises(manual_files.ManualFileError,
+                     match=r'RELEASE_img_index=1, RELEASE_person_index=2 .*'
+                     r'objpos, scale and a head box \(PCKh\)'):
+    mpii.build(tmp_path / 'manual', tmp_path / 'tfds')
+
+
+def test_every_validation_record_has_its_head_box(built):
+  record = built.as_data_source('validation')[0]
+  np.testing.assert_allclose(record['head_box'], [9, 3, 13, 8])
+
+
 def test_missing_image_names_it(tmp_path, fixture_validation):
   del fixture_validation
   _write(tmp_path / 'manual')
@@ -164,6 +182,14 @@ def test_specimen_agrees_with_gt_valid(specimen_persons):
   assert (gt['pos_gt_src'].min(axis=1)[differ] == 0).all()
   boxes = np.stack([p[0].head_box.reshape(2, 2) for p in specimen_persons], -1)
   np.testing.assert_allclose(boxes, gt['headboxes_src'] - 1, atol=1e-3)
+
+
+def test_read_validation_persons_from_valid_annolist():
+  if not MPII_SPECIMENS.is_dir():
+    pytest.skip('no ../shared/specimens')
+  persons = mpii.read_validation_persons(MPII_SPECIMENS / 'valid_annolist.mat')
+  assert len(persons) == 2958
+  assert all(p.has_head_box and p.annotated for p in persons)
 
 
 def test_specimen_agrees_with_test_json_and_images_decode(specimen_persons):

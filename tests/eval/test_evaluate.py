@@ -1,11 +1,15 @@
-"""Checkpoint evaluation on a real-dataset builder writes official predictions."""
+"""Checkpoint evaluation: scores and tables against hand-computed figures,
+official predictions and tables from real-dataset builders."""
 
 import ml_collections
 import numpy as np
 import pytest
 import scipy.io
 
+from cascade_jax import joint_sets
 from cascade_jax.eval import evaluate
+from cascade_jax.eval import official
+from cascade_jax.eval import tables
 from cascade_jax.train import loop
 from configs import synthetic
 from tests.data import fixtures
@@ -39,3 +43,186 @@ def test_lsp_evaluation_writes_one_based_official_predictions(tmp_path):
   labels = scipy.io.loadmat(str(manual / 'lsp_dataset' / 'joints.mat'))
   np.testing.assert_allclose(labels['joints'][:2, :, 1000:].transpose(2, 1, 0),
                              predictions['gt'] + 1, rtol=1e-5)
+
+
+# ------------------------------------------- hand-computed scoring fixtures
+
+FLIC = joint_sets.FLIC
+MPII = joint_sets.MPII
+
+
+def _flic_fixture():
+  """Three FLIC people; r = 0.05 of the torso.
+
+  A faces the camera: torso ||lsho - rhip|| = ||(60, -80)|| = 100 (5 px at
+    0.05), the other diagonal ||rsho - lhip|| = ||(-50, -80)|| = 94.3
+    (4.72 px). Predicted l_wrist 4.8 px off (correct only with the right
+    diagonal), nose 6 px off (a miss at 0.05, correct at 0.2).
+  B faces away, labelled person-centric (its left arm on the image left):
+    torso 100 as labelled; the official scorer swaps its arms (observer-
+    centric), which makes its torso ||(160, 100) - (160, 180)|| = 80 (4 px).
+    The model predicts its labels, l_elbow 4.5 px off: correct against the
+    raw labels, a miss (r_elbow after the swap) for the official scorer.
+  C has no labelled r_hip, stored as (0, 0): ||lsho - (0, 0)|| = 188.7
+    would make its 8 px errors correct; C is left out instead.
+  """
+  a = {'l_shoulder': (160, 100), 'l_elbow': (170, 150),
+       'l_wrist': (175, 200), 'r_shoulder': (100, 100), 'r_elbow': (90, 150),
+       'r_wrist': (85, 200), 'l_hip': (150, 180), 'r_hip': (100, 180),
+       'l_eye': (135, 60), 'r_eye': (125, 60), 'nose': (130, 70)}
+  b = dict(a, l_shoulder=(100, 100), l_elbow=(90, 150), l_wrist=(85, 200),
+           r_shoulder=(160, 100), r_elbow=(170, 150), r_wrist=(175, 200),
+           l_hip=(110, 180), r_hip=(160, 180))
+  c = dict(a, r_hip=(0, 0))
+  gt = np.array([[p[j] for j in FLIC.joints] for p in (a, b, c)], float)
+  visible = np.ones((3, 11), bool)
+  visible[2, FLIC.index('r_hip')] = False
+  pred = gt.copy()
+  pred[0, FLIC.index('l_wrist'), 0] += 4.8
+  pred[0, FLIC.index('nose'), 0] += 6.0
+  pred[1, FLIC.index('l_elbow'), 0] += 4.5
+  pred[2, :, 0] += 8.0
+  return {'coarse': pred, 'gt': gt, 'visible': visible}
+
+
+def _mpii_fixture():
+  """Two MPII people, head boxes 30 x 40 (PCKh@0.5: 0.5 * 0.6 * 50 = 15 px).
+
+  P: torso ||lsho - rhip|| = ||(60, -80)|| = 100 (5 px at 0.05, 20 at 0.2),
+    ||rsho - lhip|| = ||(-50, -80)|| = 94.3. Predicted head_top 12 px off,
+    l_wrist 16 px off, r_wrist 4.8 px off.
+  Q: r_hip unlabelled, stored as (0, 0): left out of torso PCK. Predicted
+    upper_neck 20 px off, l_elbow 10 px off.
+  """
+  gt = np.zeros((2, 16, 2))
+  rng = np.random.default_rng(0)
+  gt[:] = rng.uniform(100, 300, size=(1, 16, 2))
+  for n in range(2):
+    gt[n, MPII.index('l_shoulder')] = (200, 100)
+    gt[n, MPII.index('r_hip')] = (140, 180)
+    gt[n, MPII.index('r_shoulder')] = (140, 100)
+    gt[n, MPII.index('l_hip')] = (190, 180)
+  gt[1, MPII.index('r_hip')] = (0, 0)
+  visible = np.ones((2, 16), bool)
+  visible[1, MPII.index('r_hip')] = False
+  pred = gt.copy()
+  pred[0, MPII.index('head_top'), 0] += 12.0
+  pred[0, MPII.index('l_wrist'), 0] += 16.0
+  pred[0, MPII.index('r_wrist'), 0] += 4.8
+  pred[1, MPII.index('upper_neck'), 0] += 20.0
+  pred[1, MPII.index('l_elbow'), 0] += 10.0
+  boxes = np.array([[[50.0, 60.0], [80.0, 100.0]]] * 2)
+  return {'coarse': pred, 'gt': gt, 'visible': visible, 'head_boxes': boxes}
+
+
+def test_score_flic_hand_computed():
+  predictions = _flic_fixture()
+  scored = evaluate.score(predictions, 'coarse', FLIC, np.array([0.05, 0.2]))
+  assert scored['unusable_torso'] == 1
+  np.testing.assert_array_equal(scored['norm'], [100.0, 100.0, np.nan])
+  np.testing.assert_array_equal(scored['counts'], 2)  # A and B only
+  at_005 = tables.group_scores(scored['curve'][0], FLIC, scored['counts'])
+  # Every joint of A and B is correct but A's nose (6 px > 5).
+  assert at_005 == {'Head': 0.5, 'Shoulder': 1.0, 'Elbow': 1.0,
+                    'Wrist': 1.0, 'Hip': 1.0,
+                    'Mean': pytest.approx(17 / 18)}
+  at_02 = tables.group_scores(scored['curve'][1], FLIC, scored['counts'])
+  assert all(v == 1.0 for v in at_02.values())
+
+
+def test_official_flic_hand_computed():
+  """Paper Table 3 as the official scorer: B's predictions are made
+  observer-centric, its torso is 80 px, and its elbow 4.5 px off misses."""
+  predictions = _flic_fixture()
+  [s] = evaluate.official_scores(predictions, 'coarse', 'flic')
+  assert s.columns == {'Head': 0.5, 'Shoulder': 1.0, 'Elbow': 0.75,
+                       'Wrist': 1.0}
+  assert s.notes == (
+      '1 of 3 backward-facing ground truths swapped (modec_arms)',
+      '1 of 3 examples left out: torso joints not both labelled',
+      '1 of 3 person-centric predictions made observer-centric (modec_arms '
+      'rule on the predicted arms)')
+  # Scored as given, B's person-centric arms all miss their swapped labels.
+  raw = official.flic_pck(predictions['coarse'], predictions['gt'],
+                          predictions['visible'])
+  assert raw.columns == {'Head': 0.5, 'Shoulder': 0.5, 'Elbow': 0.5,
+                         'Wrist': 0.5}
+
+
+def test_score_mpii_hand_computed():
+  predictions = _mpii_fixture()
+  scored = evaluate.score(predictions, 'coarse', MPII, np.array([0.05, 0.2]))
+  assert scored['unusable_torso'] == 1
+  np.testing.assert_array_equal(scored['counts'], 1)  # P only
+  at_005 = tables.group_scores(scored['curve'][0], MPII, scored['counts'])
+  # P misses head_top (12 px) and l_wrist (16 px) at 5 px; r_wrist 4.8 px
+  # is correct with ||lsho - rhip|| = 100 (a miss with the other diagonal).
+  assert at_005 == {'Head': 0.5, 'Shoulder': 1.0, 'Elbow': 1.0, 'Wrist': 0.5,
+                    'Hip': 1.0, 'Knee': 1.0, 'Ankle': 1.0,
+                    'UBody': pytest.approx(5 / 6),
+                    'Mean': pytest.approx(12 / 14)}
+  at_02 = tables.group_scores(scored['curve'][1], MPII, scored['counts'])
+  assert all(v == 1.0 for v in at_02.values())
+
+
+def test_official_mpii_hand_computed():
+  """PCKh@0.5 = 15 px. 27 labelled joints of the 14; P misses l_wrist, Q
+  upper_neck. HRNet's Mean@0.1 (r = 0.11: 3.3 px) also loses head_top,
+  r_wrist and l_elbow."""
+  predictions = _mpii_fixture()
+  matlab, hrnet = evaluate.official_scores(predictions, 'coarse', 'mpii')
+  assert matlab.columns == {
+      'Head': 0.75, 'Shoulder': 1.0, 'Elbow': 1.0, 'Wrist': 0.75, 'Hip': 1.0,
+      'Knee': 1.0, 'Ankle': 1.0, 'UBody': pytest.approx(11 / 12),
+      'Total': pytest.approx(25 / 27)}
+  assert hrnet.columns['Head'] == 1.0
+  assert hrnet.columns['Mean'] == pytest.approx(25 / 27)
+  assert hrnet.extras['Mean@0.1'] == pytest.approx(22 / 27)
+  boxes = predictions['head_boxes'].copy()
+  boxes[1] = 0.0
+  with pytest.raises(ValueError, match=r'no head box for examples \[1\]: '
+                     'rebuild the MPII dataset'):
+    evaluate.official_scores(dict(predictions, head_boxes=boxes), 'coarse',
+                             'mpii')
+  assert evaluate.official_scores(predictions, 'coarse', 'synthetic_pose') == []
+
+
+def test_report_text_mpii_table4_layout_and_torso_extra():
+  predictions = _mpii_fixture()
+  thresholds = np.linspace(0.0, 0.2, 21)
+  scored = {'coarse': evaluate.score(predictions, 'coarse', MPII, thresholds)}
+  officials = {'coarse': evaluate.official_scores(predictions, 'coarse',
+                                                  'mpii')}
+  text = evaluate._report(scored, officials, MPII, thresholds, 7,
+                          'coarse')['text']
+  lines = text.splitlines()
+  assert lines[0] == ('Step 7: MPII PCKh@0.5, paper Table 4 layout, MPII '
+                      'official (Matlab) (Head = mean of upper neck and head '
+                      'top)')
+  assert lines[1].split() == ['Method', 'Head', 'Shoulder', 'Elbow', 'Wrist',
+                              'Hip', 'Knee', 'Ankle', 'UBody', 'Total']
+  assert lines[3].split() == ['coarse', '75.0', '100.0', '100.0', '75.0',
+                              '100.0', '100.0', '100.0', '91.7', '92.6']
+  assert ('Step 7: MPII PCKh@0.5, paper Table 4 layout, HRNet python port '
+          '(Head = head top)') in lines
+  extra = [line for line in lines if line.startswith('Extra')]
+  assert extra == ["Extra, not the paper's metric: Step 7: PCK "
+                   '(torso-normalised, ||l_shoulder - r_hip||; person-centric '
+                   'labels as trained); 1 of 2 people left out: torso joints '
+                   'not both labelled']
+  assert text.index('PCKh') < text.index('Extra')
+
+
+def test_report_text_flic_names_each_convention():
+  predictions = _flic_fixture()
+  thresholds = np.linspace(0.0, 0.2, 21)
+  scored = {'coarse': evaluate.score(predictions, 'coarse', FLIC, thresholds)}
+  officials = {'coarse': evaluate.official_scores(predictions, 'coarse',
+                                                  'flic')}
+  text = evaluate._report(scored, officials, FLIC, thresholds, 7,
+                          'coarse')['text']
+  assert ('Step 7: FLIC PCK@0.05, paper Table 3 layout, official scorer '
+          '(MODEC): observer-centric labels') in text
+  assert 'person-centric labels as trained' in text
+  assert '  note: 1 of 3 person-centric predictions made observer-centric' in (
+      text)

@@ -90,7 +90,7 @@ def test_pck_curve_is_monotone_with_default_thresholds():
   pred = gt + rng.normal(0, 5, size=gt.shape)
   pred[:5] = gt[:5]  # exact hits: the only ones correct at r = 0
   visible = rng.uniform(size=(50, 11)) > 0.2
-  norm = metrics.torso_size(gt, joint_sets.FLIC)
+  norm = np.linalg.norm(gt[:, 0] - gt[:, 7], axis=-1)  # l_sho - r_hip
   curve = metrics.pck(pred, gt, visible, norm)
   assert curve.shape == (21, 11)
   np.testing.assert_allclose(metrics.DEFAULT_THRESHOLDS[[0, -1]], [0.0, 0.2])
@@ -105,7 +105,9 @@ def test_torso_size_hand_case():
   gt[0, lsho], gt[0, rhip] = (0., 0.), (3., 4.)
   gt[1, lsho], gt[1, rhip] = (1., 1.), (7., 9.)
   gt[1, joint_sets.FLIC.index('r_shoulder')] = (100., 100.)  # not the torso
-  np.testing.assert_allclose(metrics.torso_size(gt, joint_sets.FLIC), [5., 10.])
+  visible = np.ones((2, joint_sets.FLIC.num_joints), bool)
+  np.testing.assert_allclose(
+      metrics.torso_size(gt, joint_sets.FLIC, visible), [5., 10.])
 
 
 def test_torso_size_mpii_uses_lsho_rhip():
@@ -113,12 +115,33 @@ def test_torso_size_mpii_uses_lsho_rhip():
   gt = np.zeros((1, mpii.num_joints, 2))
   gt[0, mpii.index('l_shoulder')] = (2., 2.)
   gt[0, mpii.index('r_hip')] = (2., 10.)
-  np.testing.assert_allclose(metrics.torso_size(gt, mpii), [8.])
+  gt[0, mpii.index('r_shoulder')] = (30., 2.)  # ||rsho - lhip|| = 30: unused
+  np.testing.assert_allclose(
+      metrics.torso_size(gt, mpii, np.ones((1, 16), bool)), [8.])
 
 
-def test_torso_size_rejects_wrong_joint_count():
+def test_torso_size_nan_when_a_torso_joint_is_unlabelled():
+  """MPII stores an unlabelled joint as (0, 0): person 0's r_hip is one, so
+  ||lsho - (0, 0)|| = 500 px would pass for its torso; it is NaN instead.
+  Person 1 has both labelled but at the same place: NaN too."""
+  mpii = joint_sets.MPII
+  gt = np.zeros((3, mpii.num_joints, 2))
+  visible = np.ones((3, mpii.num_joints), bool)
+  gt[:, mpii.index('l_shoulder')] = (300., 400.)
+  visible[0, mpii.index('r_hip')] = False
+  gt[1, mpii.index('r_hip')] = (300., 400.)
+  gt[2, mpii.index('r_hip')] = (300., 460.)
+  np.testing.assert_array_equal(metrics.torso_size(gt, mpii, visible),
+                                [np.nan, np.nan, 60.])
+
+
+def test_torso_size_rejects_wrong_shapes():
   with pytest.raises(ValueError, match='11'):
-    metrics.torso_size(np.zeros((2, 16, 2)), joint_sets.FLIC)
+    metrics.torso_size(np.zeros((2, 16, 2)), joint_sets.FLIC,
+                       np.ones((2, 16), bool))
+  with pytest.raises(ValueError, match=r'visible must have shape \[N, J\]'):
+    metrics.torso_size(np.zeros((2, 11, 2)), joint_sets.FLIC,
+                       np.ones((2, 16), bool))
 
 
 def test_normalised_distances_hand_case():

@@ -250,7 +250,7 @@ def test_lsp_specimen_self_and_shift():
   assert gt.num_examples == 1000 and gt.occluded.any()
   assert all(v == 1.0 for v in
              official.lsp_pck(gt.coords, gt.coords).columns.values())
-  torso = metrics.torso_size(gt.coords, joint_sets.LSP)
+  torso = metrics.torso_size(gt.coords, joint_sets.LSP, gt.visible)
   shifted = gt.coords.copy()
   shifted[:250, :, 0] += (0.2 * torso[:250] * (1 + 1e-9))[:, None]
   s = official.lsp_pck(shifted, gt.coords, gt.visible)

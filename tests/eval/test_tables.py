@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from cascade_jax import joint_sets
+from cascade_jax.eval import official
 from cascade_jax.eval import tables
 
 FLIC_VALUES = {
@@ -41,9 +42,11 @@ def test_group_scores_mpii():
                                joint_sets.MPII)
   assert list(scores) == ['Head', 'Shoulder', 'Elbow', 'Wrist', 'Hip', 'Knee',
                           'Ankle', 'UBody', 'Mean']
-  # Pelvis and thorax (0.0) are left out of every column.
+  # Pelvis and thorax (0.0) are left out of every column; UBody is the six
+  # arm joints (0.8 + 1.0 + 0.6 + 0.8 + 0.5 + 0.7), no head (with the head
+  # it would be 6.0 / 8).
   expected = {'Head': 0.8, 'Shoulder': 0.9, 'Elbow': 0.7, 'Wrist': 0.6,
-              'Hip': 0.4, 'Knee': 0.3, 'Ankle': 0.2, 'UBody': 6.0 / 8,
+              'Hip': 0.4, 'Knee': 0.3, 'Ankle': 0.2, 'UBody': 4.4 / 6,
               'Mean': 7.8 / 14}
   for key, value in expected.items():
     assert scores[key] == pytest.approx(value), key
@@ -57,16 +60,21 @@ def test_group_scores_mpii_pooled_with_counts():
   # Left/right still weigh the same inside a group ...
   assert scores['Wrist'] == pytest.approx(0.6)
   # ... while UBody and Mean pool examples: l_wrist (0.7) counts three times.
-  assert scores['UBody'] == pytest.approx((60 + 0.7 * 20) / (80 + 20))
+  assert scores['UBody'] == pytest.approx((44 + 0.7 * 20) / (60 + 20))
   assert scores['Mean'] == pytest.approx((78 + 0.7 * 20) / (140 + 20))
 
 
-def test_group_scores_lsp_head_is_head_top_only():
+def test_group_scores_lsp_head_is_neck_and_head_top():
+  """Pishchulin's LSP table and official.py: Head = mean(neck, head top)."""
   values = {j: 0.5 for j in joint_sets.LSP.joints}
   values['head_top'], values['neck'] = 0.9, 0.1
+  values['l_shoulder'] = values['r_shoulder'] = 1.0
   scores = tables.group_scores(_vector(joint_sets.LSP, values), joint_sets.LSP)
-  assert scores['Head'] == pytest.approx(0.9)
-  assert 'UBody' in scores
+  assert scores['Head'] == pytest.approx(0.5)
+  # Arms only: (1 + 1 + 4 * 0.5) / 6; with the head it would be 5 / 8.
+  assert scores['UBody'] == pytest.approx(4 / 6)
+  # 10 joints at 0.5, shoulders 2 x 1.0, neck 0.1 + head top 0.9.
+  assert scores['Mean'] == pytest.approx(8.0 / 14)
 
 
 def test_group_scores_nan_joints_skipped():
@@ -82,6 +90,17 @@ def test_group_scores_nan_joints_skipped():
 def test_group_scores_rejects_wrong_length():
   with pytest.raises(ValueError, match='J = 11'):
     tables.group_scores(np.zeros(16), joint_sets.FLIC)
+
+
+def test_official_columns_are_the_tables_groups():
+  """One definition: official.py's Head and UBody are tables.py's."""
+  by_name = {c.name: c for c in official.MPII_OFFICIAL_COLUMNS}
+  assert set(by_name['Head'].joints) == {'upper_neck', 'head_top'}
+  assert set(by_name['UBody'].joints) == {
+      'l_shoulder', 'r_shoulder', 'l_elbow', 'r_elbow', 'l_wrist', 'r_wrist'}
+  assert by_name['UBody'].pooled
+  assert set(official.LSP_COLUMNS[0].joints) == {'neck', 'head_top'}
+  assert official.FLIC_COLUMNS[0].joints == ('nose',)
 
 
 def test_group_curves_per_threshold():

@@ -27,7 +27,7 @@ def test_mpii_end_to_end(tmp_path):
   coords = rng.uniform(20, 200, size=(4, 16, 2))
   boxes = np.array([[[0., 0.], [6., 8.]]] * 4) + 10.0
   gt = pf.GroundTruth('mpii', coords, np.ones((4, 16), dtype=bool),
-                      head_boxes=boxes, one_based=True)
+                      head_boxes=boxes)
   gt_path = str(tmp_path / 'gt_valid.mat')
   pf.save_ground_truth_mat(gt_path, gt)
   pred = coords.copy()
@@ -55,12 +55,43 @@ def test_lsp_npy_with_output_flag_and_error(tmp_path):
   np.save(pred_path, joints[:2, :, 1000:].transpose(2, 1, 0))
   output = str(tmp_path / 'scores.json')
   result = _run('--dataset=lsp', f'--ground_truth={gt_path}',
-                f'--predictions={pred_path}', f'--output={output}')
+                f'--predictions={pred_path}')
+  assert result.returncode != 0  # a .npy file does not declare its base
+  assert 'does not declare' in result.stderr
+  assert '--index_base=0 or 1' in result.stderr
+  result = _run('--dataset=lsp', f'--ground_truth={gt_path}',
+                f'--predictions={pred_path}', f'--output={output}',
+                '--index_base=1')  # joints.mat's own 1-based pixels
   assert result.returncode == 0, result.stderr
   assert json.loads(Path(output).read_text())['scores']['lsp']['columns'][
       'Total'] == 1.0
   np.save(pred_path, np.zeros((999, 14, 2)))
   result = _run('--dataset=lsp', f'--ground_truth={gt_path}',
-                f'--predictions={pred_path}')
+                f'--predictions={pred_path}', '--index_base=0')
   assert result.returncode != 0
   assert '1000 x 14 x 2' in result.stderr
+
+
+def test_index_base_flag_shifts_by_one(tmp_path):
+  """joints.mat's own 1-based pixels as predictions: exact when named
+  1-based; named 0-based they are read 1 px off, which the LSP torso of
+  50 px turns into misses at r = 0 and hits at r = 0.03 (1.5 px)."""
+  joints = np.zeros((3, 14, 2000))
+  joints[0] = np.arange(14)[:, None] * 10.0 + 1.0
+  joints[:2, 9] = 1.0  # l_shoulder (1, 1)
+  joints[0, 2], joints[1, 2] = 31.0, 41.0  # r_hip: torso ||(30, 40)|| = 50
+  gt_path = str(tmp_path / 'joints.mat')
+  scipy.io.savemat(gt_path, {'joints': joints})
+  pred_path = str(tmp_path / 'pred.npy')
+  np.save(pred_path, joints[:2, :, 1000:].transpose(2, 1, 0))
+  curves = {}
+  for base in ('0', '1'):
+    output = str(tmp_path / f'{base}.json')
+    result = _run('--dataset=lsp', f'--ground_truth={gt_path}',
+                  f'--predictions={pred_path}', f'--index_base={base}',
+                  f'--output={output}')
+    assert result.returncode == 0, result.stderr
+    curves[base] = json.loads(Path(output).read_text())['scores']['lsp'][
+        'curves']['Total']
+  assert curves['1'][0] == 1.0
+  assert curves['0'][0] == 0.0 and curves['0'][3] == 1.0

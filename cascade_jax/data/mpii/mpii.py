@@ -32,6 +32,7 @@ import functools
 import os
 
 import numpy as np
+import scipy.io
 import tensorflow_datasets as tfds
 
 from cascade_jax import joint_sets
@@ -85,6 +86,11 @@ class MpiiPerson:
   def locatable(self) -> bool:
     """Has the objpos and scale that a person-centred crop needs."""
     return self.center is not None and self.scale is not None
+
+  @property
+  def has_head_box(self) -> bool:
+    """Has the head box that PCKh's head size comes from."""
+    return bool(self.head_box.any())
 
 
 def parse_person(rect, path: str, where: str) -> MpiiPerson:
@@ -197,12 +203,13 @@ def split_persons(release: MpiiRelease, path: str) -> dict[str, list]:
     if (image >= len(release.persons) or person >= len(release.persons[image])
         or not release.is_train[image]
         or not release.persons[image][person].annotated
-        or not release.persons[image][person].locatable):
+        or not release.persons[image][person].locatable
+        or not release.persons[image][person].has_head_box):
       raise manual_files.ManualFileError(
           f'{path}: the validation person RELEASE_img_index={image + 1}, '
           f'RELEASE_person_index={person + 1} (valid_split.json) should be an '
-          'annotated person of a training image with objpos and scale; is '
-          f'this {ANNOTATION_FILE}?')
+          'annotated person of a training image with objpos, scale and a '
+          f'head box (PCKh); is this {ANNOTATION_FILE}?')
   held_out = set(validation)
   train, test = [], []
   for image, persons in enumerate(release.persons):
@@ -214,6 +221,33 @@ def split_persons(release: MpiiRelease, path: str) -> dict[str, list]:
       elif person.annotated and (image, index) not in held_out:
         train.append((image, index))
   return {'train': train, 'validation': validation, 'test': test}
+
+
+def read_validation_persons(path: os.PathLike | str) -> list[MpiiPerson]:
+  """The validation persons, in split order, from MPII's own annotations.
+
+  ``path``: the RELEASE file (mpii_human_pose_v1_u12_1.mat; persons chosen
+  by valid_split.json) or valid_annolist.mat (one annorect per entry).
+  Scoring against these avoids gt_valid.mat's 13 zeroed coordinates.
+  """
+  path = os.fspath(path)
+  names = {name for name, _, _ in scipy.io.whosmat(path)}
+  if 'RELEASE' in names:
+    release = read_release(path)
+    return [release.persons[image][person] for image, person
+            in split_persons(release, path)['validation']]
+  annolist = manual_files.load_mat(
+      path, ('annolist',), 'MPII annotations: the RELEASE struct or '
+      'valid_annolist.mat\'s annolist')['annolist']
+  persons = []
+  for i, rects in enumerate(parse_annolist(annolist, path)):
+    if len(rects) != 1 or not rects[0].has_head_box:
+      raise manual_files.ManualFileError(
+          f'{path}: annolist({i + 1}) should hold one annotated person with '
+          f'a head box (valid_annolist.mat layout), got {len(rects)} '
+          'annorect(s)' + ('' if len(rects) != 1 else ' without head box'))
+    persons.append(rects[0])
+  return persons
 
 
 class MpiiPose(tfds.core.GeneratorBasedBuilder):
