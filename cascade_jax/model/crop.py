@@ -17,8 +17,8 @@ centre at 4x, 8x and 16x alike.
     pixels, enough to cover the window from there. The fine model upsamples
     each crop by t (half-pixel centres, so upsampled pixel k is input pixel
     t * floor(o / t) + k) and slices the window out at the remainder
-    o - t * floor(o / t) (``align_window``): every bank's contribution then
-    lands on the same input pixels, for any origin.
+    o - t * floor(o / t) (``upsample_window``): every bank's contribution
+    then lands on the same input pixels, for any origin.
 
 Feature maps are zero-padded before ``jax.lax.dynamic_slice``, which would
 otherwise CLAMP the start into range and shift windows at the border off
@@ -35,6 +35,7 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 # The paper's 36 input pixels (Sec. 4.1).
 DEFAULT_CONTEXT = 36
@@ -108,28 +109,51 @@ def crop_windows(feature_map: jax.Array, origins: jax.Array, context: int,
   return jax.vmap(per_joint)(padded, starts)
 
 
-def align_window(upsampled: jax.Array, origins: jax.Array, context: int,
-                 stride: int) -> jax.Array:
-  """The window out of a crop upsampled by ``stride`` to input pixels.
+def _upsampling_rows(cells: int, stride: int, context: int) -> np.ndarray:
+  """[stride, context, cells]: row u of table[o] holds the weights of the
+  ``cells`` crop pixels in pixel o + u of the crop upsampled by ``stride``.
+
+  Bilinear with half-pixel centres (upsampled pixel k samples cell
+  coordinate (k + 0.5) / stride - 0.5) and the edge cells extended, as
+  ``jax.image.resize(..., 'linear')``.
+  """
+  source = (np.arange(cells * stride) + 0.5) / stride - 0.5
+  below = np.floor(source)
+  fraction = source - below
+  upsampling = np.zeros((cells * stride, cells))
+  for cell, weight in ((below, 1.0 - fraction), (below + 1, fraction)):
+    np.add.at(upsampling,
+              (np.arange(cells * stride),
+               np.clip(cell, 0, cells - 1).astype(int)), weight)
+  return np.stack([upsampling[o:o + context] for o in range(stride)])
+
+
+def upsample_window(crops: jax.Array, origins: jax.Array, context: int,
+                    stride: int) -> jax.Array:
+  """Upsamples crops at ``stride`` to input pixels and aligns the window.
+
+  The crop, upsampled bilinearly by ``stride`` (``_upsampling_rows``), has
+  pixel k at input pixel stride * floor(o / stride) + k, so the window
+  starts at the remainder o mod stride. Both steps are one small matrix per
+  axis and window, chosen by the remainder: the window is Ry @ crop @ Rx^T,
+  whose gradient is matmuls too (a resize and a per-window slice have
+  scatters as gradients, slow on XLA CPU: BUILD_NOTES, speed).
 
   Args:
-    upsampled: [B, n * stride, n * stride, C], a ``crop_windows`` crop at
-      ``stride`` after (any translation-equivariant layers and) upsampling
-      by ``stride``: its pixel k is input pixel stride * floor(o / stride) + k.
+    crops: [B, n, n, C], ``crop_windows`` crops at ``stride`` (after any
+      translation-equivariant layers), n = ``window_cells(context, stride)``.
     origins: [B, 2] (x, y) window origins o of these crops.
     context: window size in input pixels.
-    stride: the crop's stride.
+    stride: the crops' stride.
 
   Returns:
     [B, context, context, C]: pixel (u, v) is input pixel o + (u, v).
   """
+  table = jnp.asarray(_upsampling_rows(crops.shape[1], stride, context),
+                      crops.dtype)
   offsets = origins % stride  # o - stride * floor(o / stride), in [0, stride).
-
-  def slice_one(image, offset):
-    return jax.lax.dynamic_slice(image, (offset[1], offset[0], 0),
-                                 (context, context, image.shape[-1]))
-
-  return jax.vmap(slice_one)(upsampled, offsets)
+  rows, columns = table[offsets[:, 1]], table[offsets[:, 0]]  # [B, ctx, n]
+  return jnp.einsum('buy,byxc,bvx->buvc', rows, crops, columns)
 
 
 def crop_features(features: Sequence[tuple[jax.Array, jax.Array]],

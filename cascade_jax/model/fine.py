@@ -19,7 +19,6 @@ import jax.numpy as jnp
 from cascade_jax import heatmaps as heatmap_codec
 from cascade_jax.model import conv
 from cascade_jax.model import crop
-from cascade_jax.model import layers
 
 # Target sigma in window (= input) pixels: the paper's 1.5 px (Sec. 3.3),
 # here at the resolution the fine model regresses.
@@ -71,9 +70,7 @@ class FineBranch(nn.Module):
         x = nn.relu(conv.Conv(width, (self.kernel_size, self.kernel_size),
                               dtype=self.dtype, name=f'bank{bank}_conv{i}')(x))
       if bank:
-        stride = 2**bank
-        x = crop.align_window(layers.upsample_linear(x, stride), origins,
-                              context, stride)
+        x = crop.upsample_window(x, origins, context, 2**bank)
       merged = x if merged is None else merged + x
     return nn.relu(conv.Conv(self.hidden_width, (1, 1), dtype=self.dtype,
                              name='hidden')(merged))

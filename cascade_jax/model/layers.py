@@ -6,7 +6,8 @@ Everything works on channels-last images or feature maps, [B, H, W, C].
   * ``local_contrast_normalize``: Torch's SpatialContrastiveNormalization
     (subtractive then divisive, one Gaussian kernel shared by all channels).
   * ``max_pool_2x2`` / ``upsample_nearest``: the coarse model's pooling and
-    merging steps; ``upsample_linear``: the fine model's merging step.
+    merging steps (the fine model's bilinear merging is
+    ``crop.upsample_window``).
   * ``SpatialDropout``: dropout of whole feature maps (paper Sec. 3.2).
 
 The pyramid and the LCN have no parameters: they are fixed pre-processing
@@ -164,19 +165,6 @@ def upsample_nearest(x: jax.Array, factor: int) -> jax.Array:
   same input pixels as the coarse cell it came from (DESIGN section 5).
   """
   return jnp.repeat(jnp.repeat(x, factor, axis=1), factor, axis=2)
-
-
-def upsample_linear(x: jax.Array, factor: int) -> jax.Array:
-  """Bilinear upsampling [B, H, W, C] -> [B, kH, kW, C], k = factor.
-
-  Half-pixel centres: coarse cell i is centred on fine pixel
-  k * i + (k - 1) / 2, the cell-centre convention of DESIGN section 5; edges
-  are extended. Unlike nearest upsampling it gives no k x k plateaus, whose
-  argmax ties would resolve to the top-left pixel.
-  """
-  batch, height, width, channels = x.shape
-  return jax.image.resize(x, (batch, factor * height, factor * width, channels),
-                          'linear')
 
 
 class SpatialDropout(nn.Module):

@@ -102,32 +102,73 @@ class CropWindowsTest(chex.TestCase):
                                stride))
 
   def test_windows_of_every_stride_cover_the_same_input_pixels(self):
-    # Feature pixel (i, k) at stride t holds 1 + t * k, one more than the
-    # first input column it covers: upsampled by t and aligned, window column
-    # u must hold 1 + (o + u) rounded down to t, and 0 (padding) outside.
+    # Feature pixel k at stride t holds its cell centre t * k + (t - 1) / 2
+    # (input pixels): upsampled bilinearly and aligned, window column u must
+    # hold the input pixel o + u where it lies between two cropped cell
+    # centres, and the nearer edge cell's value beyond them (np.interp).
     context = 16
     origins = np.asarray(crop.window_origins(jnp.asarray(CENTRES), IMAGE_SIZE,
                                              context))
     self.assertTrue(np.any(origins % 8))  # Origins off every stride's grid.
-    pixels = origins[..., None] + np.arange(context)  # [B, J, 2, context]
-    inside = (pixels >= 0) & (pixels < np.array(IMAGE_SIZE[::-1])[:, None])
-    inside = inside[..., 1, :, None] & inside[..., 0, None, :]  # [B, J, y, x]
-    for stride in (1, 2, 4, 8):
+    for stride in (2, 4, 8):
       with self.subTest(stride=stride):
         height, width = (-(-n // stride) for n in IMAGE_SIZE)
-        columns = np.broadcast_to(
-            1.0 + stride * np.arange(width, dtype=np.float32),
-            (2, height, width))[..., None]
+        centres = stride * np.arange(width) + (stride - 1) / 2
+        columns = np.broadcast_to(centres.astype(np.float32),
+                                  (2, height, width))[..., None]
         crops = crop.crop_windows(jnp.asarray(columns), jnp.asarray(origins),
                                   context, stride)
-        upsampled = np.repeat(np.repeat(np.asarray(crops), stride, axis=2),
-                              stride, axis=3)
-        aligned = jax.vmap(crop.align_window, in_axes=(1, 1, None, None),
-                           out_axes=1)(jnp.asarray(upsampled),
-                                       jnp.asarray(origins), context, stride)
-        expected = 1 + pixels[..., 0, None, :] // stride * stride
-        np.testing.assert_array_equal(aligned[..., 0],
-                                      np.where(inside, expected, 0))
+        aligned = jax.vmap(crop.upsample_window, in_axes=(1, 1, None, None),
+                           out_axes=1)(crops, jnp.asarray(origins), context,
+                                       stride)
+        size = crop.window_cells(context, stride)
+        ramps = 0
+        for b, j in np.ndindex(origins.shape[:2]):
+          x0, y0 = origins[b, j]
+          # The crop's cell centres (first cell: Python's floor division).
+          cx, cy = (stride * (o // stride + np.arange(size)) + (stride - 1) / 2
+                    for o in (x0, y0))
+          # [size, size]; rows and columns outside the map are 0.
+          cells = np.asarray(crops[b, j, :, :, 0])
+          along_x = np.stack([np.interp(x0 + np.arange(context), cx, row)
+                              for row in cells])
+          expected = np.stack([np.interp(y0 + np.arange(context), cy, column)
+                               for column in along_x.T], axis=1)
+          np.testing.assert_allclose(aligned[b, j, :, :, 0], expected,
+                                     atol=1e-4)
+          if (cells[0] != 0).all():  # Every column inside the image: the
+            ramps += 1  # ramp over cell centres gives each pixel its own x.
+            np.testing.assert_allclose(
+                aligned[b, j, 0, stride:-stride, 0],
+                x0 + np.arange(context)[stride:-stride], atol=1e-4)
+        self.assertGreater(ramps, 0)
+
+  def test_upsample_window_equals_a_resize_then_a_slice(self):
+    # The reference: jax.image.resize ('linear'), then the window sliced at
+    # the remainder; values and gradients.
+    rng = np.random.default_rng(0)
+    context = 24
+    for stride in (2, 4, 8):
+      with self.subTest(stride=stride):
+        size = crop.window_cells(context, stride)
+        crops = jnp.asarray(rng.normal(size=(5, size, size, 3)), jnp.float32)
+        origins = jnp.asarray(rng.integers(-20, 60, size=(5, 2)))
+        weights = jnp.asarray(rng.normal(size=(5, context, context, 3)),
+                              jnp.float32)
+
+        def reference(x):
+          upsampled = jax.image.resize(
+              x, (5, size * stride, size * stride, 3), 'linear')
+          return jax.vmap(lambda image, offset: jax.lax.dynamic_slice(
+              image, (offset[1], offset[0], 0), (context, context, 3)))(
+                  upsampled, origins % stride)
+
+        ours = lambda x: crop.upsample_window(x, origins, context, stride)
+        chex.assert_trees_all_close(ours(crops), reference(crops), atol=1e-5)
+        loss = lambda f: lambda x: jnp.sum(weights * f(x))
+        chex.assert_trees_all_close(jax.grad(loss(ours))(crops),
+                                    jax.grad(loss(reference))(crops),
+                                    atol=1e-5)
 
   def test_gradient_is_a_scatter_add_of_the_output_gradients(self):
     context, stride = 16, 2

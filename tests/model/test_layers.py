@@ -161,29 +161,6 @@ class UpsampleNearestTest(chex.TestCase):
                                 expected)
 
 
-class UpsampleLinearTest(chex.TestCase):
-
-  def test_a_ramp_over_cell_centres_stays_a_ramp_over_pixels(self):
-    # Cell i at stride k is centred on pixel k * i + (k - 1) / 2: a map equal
-    # to its cell-centre coordinate upsamples to each pixel's own coordinate
-    # (away from the extended edges).
-    for factor in (2, 4, 8):
-      with self.subTest(factor=factor):
-        cells = jnp.arange(6.0) * factor + (factor - 1) / 2
-        x = jnp.broadcast_to(cells[None, None, :, None], (1, 3, 6, 1))
-        row = layers.upsample_linear(x, factor)[0, 0, :, 0]
-        interior = slice(factor, 5 * factor)
-        chex.assert_trees_all_close(row[interior],
-                                    jnp.arange(6.0 * factor)[interior],
-                                    atol=1e-5)
-
-  def test_shape_and_constant_map(self):
-    x = jnp.full((2, 3, 5, 4), 2.5)
-    out = layers.upsample_linear(x, 4)
-    chex.assert_shape(out, (2, 12, 20, 4))
-    chex.assert_trees_all_close(out, jnp.full((2, 12, 20, 4), 2.5), atol=1e-6)
-
-
 class SpatialDropoutTest(chex.TestCase):
 
   rate = 0.3
