@@ -52,6 +52,8 @@ def final_method(predictions) -> str:
   coarse model its argmax (sub-pixel with eval.subpixel)."""
   return 'cascade' if 'cascade' in predictions else 'coarse'
 
+# Title prefix of the torso-PCK tables where official ones come first.
+EXTRA = 'extra, not the paper\'s metric: '
 # Thresholds at which the per-joint table is printed: the paper's Table 3
 # threshold and the end of the PCK curve.
 TABLE_THRESHOLDS = (0.05, 0.2)
@@ -276,13 +278,12 @@ def _report(scored, officials, joint_set, thresholds, step, final_name
   final = thresholds[-1]
   left_out = next(iter(scored.values()))['unusable_torso']
   num = len(next(iter(scored.values()))['norm'])
-  torso_title = (f'Step {step}: PCK (torso-normalised, '
-                 '||l_shoulder - r_hip||; person-centric labels as trained); '
+  official_text = official_tables(officials, f'Step {step}: ')
+  torso_title = (f'Step {step}: ' + (EXTRA if official_text else '') +
+                 'PCK (torso-normalised, ||l_shoulder - r_hip||; '
+                 'person-centric labels as trained); '
                  f'{left_out} of {num} people left out: torso joints not both '
                  'labelled')
-  official_text = official_tables(officials, f'Step {step}: ')
-  if official_text:
-    torso_title = 'Extra, not the paper\'s metric: ' + torso_title
   text = '\n\n'.join(([official_text] if official_text else []) + [
       tables.format_table(rows, title=torso_title),
       tables.per_joint_table(scored[final_name]['curve'][-1], joint_set,
@@ -290,8 +291,7 @@ def _report(scored, officials, joint_set, thresholds, step, final_name
                              title=f'Per joint, {final_name}, torso '
                              f'PCK@{final:.2f}'),
       f'AUC of torso PCK over [0, {final:.2f}], mean over joints: ' +
-      ', '.join(f'{m} {100 * np.nanmean(v["auc"]):.1f}'
-                for m, v in scored.items())])
+      ', '.join(f'{m} {_percent_mean(v["auc"])}' for m, v in scored.items())])
   return {'text': text, 'json': {
       'step': step,
       'joint_set': joint_set.name,
@@ -299,6 +299,12 @@ def _report(scored, officials, joint_set, thresholds, step, final_name
       'methods': results,
       'unusable_torso': left_out,
   }}
+
+
+def _percent_mean(values) -> str:
+  """Mean of the finite values as a percentage; '-' when there are none."""
+  values = np.asarray(values)[np.isfinite(values)]
+  return f'{100 * values.mean():.1f}' if values.size else '-'
 
 
 def official_tables(officials: dict[str, list], prefix: str = '') -> str:

@@ -166,7 +166,7 @@ def _tables_section(scored, officials, joint_set, thresholds) -> str:
     body += ''.join(f'<p>Note: {html.escape(n)}</p>'
                     for n in evaluate.official_notes(officials, k))
   layout = 'Table 4' if tables.is_full_body(joint_set) else 'Table 3'
-  extra = 'Extra, not the paper\'s metric: ' if methods else ''
+  extra = evaluate.EXTRA.capitalize() if methods else ''
   left_out = next(iter(scored.values()))['unusable_torso']
   for threshold in evaluate.TABLE_THRESHOLDS:
     t = int(np.argmin(np.abs(thresholds - threshold)))

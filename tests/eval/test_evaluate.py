@@ -7,12 +7,14 @@ import pytest
 import scipy.io
 
 from cascade_jax import joint_sets
+from cascade_jax.data.mpii import valid_split
 from cascade_jax.eval import evaluate
 from cascade_jax.eval import official
 from cascade_jax.eval import tables
 from cascade_jax.train import loop
 from configs import synthetic
 from tests.data import fixtures
+from tests.eval import scoring_fixtures
 
 
 @pytest.mark.slow
@@ -35,14 +37,54 @@ def test_lsp_evaluation_writes_one_based_official_predictions(tmp_path):
   evaluate.evaluate_checkpoint(config, workdir)
 
   predictions = np.load(f'{workdir}/eval/predictions.npz')
-  official = scipy.io.loadmat(f'{workdir}/eval/lsp_predictions.mat')['pred']
-  assert official.shape == (2, 14, 1000)  # 2 x J x N, the LSP layout
-  np.testing.assert_allclose(official.transpose(2, 1, 0),
+  stored = scipy.io.loadmat(f'{workdir}/eval/lsp_predictions.mat')['pred']
+  assert stored.shape == (2, 14, 1000)  # 2 x J x N, the LSP layout
+  np.testing.assert_allclose(stored.transpose(2, 1, 0),
                              predictions['coarse'] + 1, rtol=1e-6)
   # Ground truth in the original 1-based file equals ours + 1.
   labels = scipy.io.loadmat(str(manual / 'lsp_dataset' / 'joints.mat'))
   np.testing.assert_allclose(labels['joints'][:2, :, 1000:].transpose(2, 1, 0),
                              predictions['gt'] + 1, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_mpii_evaluation_prints_pckh_from_head_boxes(tmp_path, monkeypatch,
+                                                     capsys):
+  """launch.eval's path on an MPII build: PCKh@0.5 in the Table-4 layout
+  under both head conventions, torso PCK only as a named extra."""
+  monkeypatch.setattr(valid_split, 'load', lambda: np.array([[0, 1]]))
+  images = fixtures.mpii_images()
+  fixtures.write_mpii(tmp_path / 'manual', fixtures.mpii_release(images),
+                      [name for name, _, _ in images])
+  config = synthetic.get_config()
+  config.data = ml_collections.ConfigDict(dict(
+      config.data.to_dict(), name='mpii', builder_config='mpii',
+      data_dir=str(tmp_path / 'tfds'), manual_dir=str(tmp_path / 'manual'),
+      crop_center='person_center', box_scale=1.25, input_size=(32, 32),
+      eval_split='validation', worker_count=0))
+  config.model.bank_widths, config.model.head_widths = (2, 2, 2, 4), (4, 4)
+  config.model.name = 'coarse'
+  config.train.stage_steps.update(coarse=1, fine=0, joint=0)
+  config.train.batch_size = 2
+  workdir = str(tmp_path / 'run')
+  loop.train_and_evaluate(config, workdir)
+  capsys.readouterr()
+  results = evaluate.evaluate_checkpoint(config, workdir)
+  text = capsys.readouterr().out
+  assert text.index('MPII PCKh@0.5, paper Table 4 layout, MPII official '
+                    '(Matlab)') < text.index('HRNet python port') < (
+                        text.index("Step 1: extra, not the paper's metric"))
+  # The validation person has 12 points, no l_shoulder: no torso.
+  assert '1 of 1 people left out: torso joints not both labelled' in text
+  predictions = np.load(f'{workdir}/eval/predictions.npz')
+  # The fixture's head box (10, 4)-(14, 9), 1-based.
+  np.testing.assert_allclose(predictions['head_boxes'],
+                             [[[9.0, 3.0], [13.0, 8.0]]])
+  scores = results['methods']['coarse']['official']
+  assert set(scores) == {'mpii_official', 'mpii_hrnet'}
+  assert set(scores['mpii_official']['columns']) == {
+      'Head', 'Shoulder', 'Elbow', 'Wrist', 'Hip', 'Knee', 'Ankle', 'UBody',
+      'Total'}
 
 
 # ------------------------------------------- hand-computed scoring fixtures
@@ -51,72 +93,8 @@ FLIC = joint_sets.FLIC
 MPII = joint_sets.MPII
 
 
-def _flic_fixture():
-  """Three FLIC people; r = 0.05 of the torso.
-
-  A faces the camera: torso ||lsho - rhip|| = ||(60, -80)|| = 100 (5 px at
-    0.05), the other diagonal ||rsho - lhip|| = ||(-50, -80)|| = 94.3
-    (4.72 px). Predicted l_wrist 4.8 px off (correct only with the right
-    diagonal), nose 6 px off (a miss at 0.05, correct at 0.2).
-  B faces away, labelled person-centric (its left arm on the image left):
-    torso 100 as labelled; the official scorer swaps its arms (observer-
-    centric), which makes its torso ||(160, 100) - (160, 180)|| = 80 (4 px).
-    The model predicts its labels, l_elbow 4.5 px off: correct against the
-    raw labels, a miss (r_elbow after the swap) for the official scorer.
-  C has no labelled r_hip, stored as (0, 0): ||lsho - (0, 0)|| = 188.7
-    would make its 8 px errors correct; C is left out instead.
-  """
-  a = {'l_shoulder': (160, 100), 'l_elbow': (170, 150),
-       'l_wrist': (175, 200), 'r_shoulder': (100, 100), 'r_elbow': (90, 150),
-       'r_wrist': (85, 200), 'l_hip': (150, 180), 'r_hip': (100, 180),
-       'l_eye': (135, 60), 'r_eye': (125, 60), 'nose': (130, 70)}
-  b = dict(a, l_shoulder=(100, 100), l_elbow=(90, 150), l_wrist=(85, 200),
-           r_shoulder=(160, 100), r_elbow=(170, 150), r_wrist=(175, 200),
-           l_hip=(110, 180), r_hip=(160, 180))
-  c = dict(a, r_hip=(0, 0))
-  gt = np.array([[p[j] for j in FLIC.joints] for p in (a, b, c)], float)
-  visible = np.ones((3, 11), bool)
-  visible[2, FLIC.index('r_hip')] = False
-  pred = gt.copy()
-  pred[0, FLIC.index('l_wrist'), 0] += 4.8
-  pred[0, FLIC.index('nose'), 0] += 6.0
-  pred[1, FLIC.index('l_elbow'), 0] += 4.5
-  pred[2, :, 0] += 8.0
-  return {'coarse': pred, 'gt': gt, 'visible': visible}
-
-
-def _mpii_fixture():
-  """Two MPII people, head boxes 30 x 40 (PCKh@0.5: 0.5 * 0.6 * 50 = 15 px).
-
-  P: torso ||lsho - rhip|| = ||(60, -80)|| = 100 (5 px at 0.05, 20 at 0.2),
-    ||rsho - lhip|| = ||(-50, -80)|| = 94.3. Predicted head_top 12 px off,
-    l_wrist 16 px off, r_wrist 4.8 px off.
-  Q: r_hip unlabelled, stored as (0, 0): left out of torso PCK. Predicted
-    upper_neck 20 px off, l_elbow 10 px off.
-  """
-  gt = np.zeros((2, 16, 2))
-  rng = np.random.default_rng(0)
-  gt[:] = rng.uniform(100, 300, size=(1, 16, 2))
-  for n in range(2):
-    gt[n, MPII.index('l_shoulder')] = (200, 100)
-    gt[n, MPII.index('r_hip')] = (140, 180)
-    gt[n, MPII.index('r_shoulder')] = (140, 100)
-    gt[n, MPII.index('l_hip')] = (190, 180)
-  gt[1, MPII.index('r_hip')] = (0, 0)
-  visible = np.ones((2, 16), bool)
-  visible[1, MPII.index('r_hip')] = False
-  pred = gt.copy()
-  pred[0, MPII.index('head_top'), 0] += 12.0
-  pred[0, MPII.index('l_wrist'), 0] += 16.0
-  pred[0, MPII.index('r_wrist'), 0] += 4.8
-  pred[1, MPII.index('upper_neck'), 0] += 20.0
-  pred[1, MPII.index('l_elbow'), 0] += 10.0
-  boxes = np.array([[[50.0, 60.0], [80.0, 100.0]]] * 2)
-  return {'coarse': pred, 'gt': gt, 'visible': visible, 'head_boxes': boxes}
-
-
 def test_score_flic_hand_computed():
-  predictions = _flic_fixture()
+  predictions = scoring_fixtures.flic_people()
   scored = evaluate.score(predictions, 'coarse', FLIC, np.array([0.05, 0.2]))
   assert scored['unusable_torso'] == 1
   np.testing.assert_array_equal(scored['norm'], [100.0, 100.0, np.nan])
@@ -133,7 +111,7 @@ def test_score_flic_hand_computed():
 def test_official_flic_hand_computed():
   """Paper Table 3 as the official scorer: B's predictions are made
   observer-centric, its torso is 80 px, and its elbow 4.5 px off misses."""
-  predictions = _flic_fixture()
+  predictions = scoring_fixtures.flic_people()
   [s] = evaluate.official_scores(predictions, 'coarse', 'flic')
   assert s.columns == {'Head': 0.5, 'Shoulder': 1.0, 'Elbow': 0.75,
                        'Wrist': 1.0}
@@ -150,7 +128,7 @@ def test_official_flic_hand_computed():
 
 
 def test_score_mpii_hand_computed():
-  predictions = _mpii_fixture()
+  predictions = scoring_fixtures.mpii_people()
   scored = evaluate.score(predictions, 'coarse', MPII, np.array([0.05, 0.2]))
   assert scored['unusable_torso'] == 1
   np.testing.assert_array_equal(scored['counts'], 1)  # P only
@@ -169,7 +147,7 @@ def test_official_mpii_hand_computed():
   """PCKh@0.5 = 15 px. 27 labelled joints of the 14; P misses l_wrist, Q
   upper_neck. HRNet's Mean@0.1 (r = 0.11: 3.3 px) also loses head_top,
   r_wrist and l_elbow."""
-  predictions = _mpii_fixture()
+  predictions = scoring_fixtures.mpii_people()
   matlab, hrnet = evaluate.official_scores(predictions, 'coarse', 'mpii')
   assert matlab.columns == {
       'Head': 0.75, 'Shoulder': 1.0, 'Elbow': 1.0, 'Wrist': 0.75, 'Hip': 1.0,
@@ -188,7 +166,7 @@ def test_official_mpii_hand_computed():
 
 
 def test_report_text_mpii_table4_layout_and_torso_extra():
-  predictions = _mpii_fixture()
+  predictions = scoring_fixtures.mpii_people()
   thresholds = np.linspace(0.0, 0.2, 21)
   scored = {'coarse': evaluate.score(predictions, 'coarse', MPII, thresholds)}
   officials = {'coarse': evaluate.official_scores(predictions, 'coarse',
@@ -205,16 +183,16 @@ def test_report_text_mpii_table4_layout_and_torso_extra():
                               '100.0', '100.0', '100.0', '91.7', '92.6']
   assert ('Step 7: MPII PCKh@0.5, paper Table 4 layout, HRNet python port '
           '(Head = head top)') in lines
-  extra = [line for line in lines if line.startswith('Extra')]
-  assert extra == ["Extra, not the paper's metric: Step 7: PCK "
+  extra = [line for line in lines if 'torso-normalised' in line]
+  assert extra == ["Step 7: extra, not the paper's metric: PCK "
                    '(torso-normalised, ||l_shoulder - r_hip||; person-centric '
                    'labels as trained); 1 of 2 people left out: torso joints '
                    'not both labelled']
-  assert text.index('PCKh') < text.index('Extra')
+  assert text.index('PCKh') < text.index('extra')
 
 
 def test_report_text_flic_names_each_convention():
-  predictions = _flic_fixture()
+  predictions = scoring_fixtures.flic_people()
   thresholds = np.linspace(0.0, 0.2, 21)
   scored = {'coarse': evaluate.score(predictions, 'coarse', FLIC, thresholds)}
   officials = {'coarse': evaluate.official_scores(predictions, 'coarse',

@@ -1,12 +1,17 @@
 """The HTML report of a trained run renders, with every figure it references."""
 
+import html
 import html.parser
 import os
+import re
 
+import numpy as np
 import pytest
 
+from cascade_jax import joint_sets
 from cascade_jax.eval import evaluate
 from cascade_jax.eval import report
+from tests.eval import scoring_fixtures
 
 
 class _Images(html.parser.HTMLParser):
@@ -34,6 +39,31 @@ def test_every_evaluation_method_has_a_title_and_the_final_one_is_last():
                                                  'cascade']
 
 
+def test_tables_section_official_first_torso_pck_an_extra():
+  """MPII: PCKh under both head conventions, then torso PCK, named extra."""
+  predictions = scoring_fixtures.mpii_people()
+  thresholds = np.linspace(0.0, 0.2, 21)
+  scored = {'coarse': evaluate.score(predictions, 'coarse', joint_sets.MPII,
+                                     thresholds)}
+  officials = {'coarse': evaluate.official_scores(predictions, 'coarse',
+                                                  'mpii')}
+  page = report._tables_section(scored, officials, joint_sets.MPII,
+                                thresholds)
+  captions = [html.unescape(c) for c in re.findall(
+      r'<caption>(.*?)</caption>', page)]
+  assert captions[:3] == [
+      'MPII PCKh@0.5, paper Table 4 layout, MPII official (Matlab) (Head = '
+      'mean of upper neck and head top)',
+      'MPII PCKh@0.5, paper Table 4 layout, HRNet python port (Head = head '
+      'top)',
+      "Extra, not the paper's metric: torso PCK@0.05 (paper Table 4 layout; "
+      '1 people without both torso joints labelled left out)']
+  # The official row, as worked out in scoring_fixtures.mpii_people.
+  assert ('<td>coarse model</td><td>75.0</td><td>100.0</td><td>100.0</td>'
+          '<td>75.0</td><td>100.0</td><td>100.0</td><td>100.0</td>'
+          '<td>91.7</td><td>92.6</td>') in page
+
+
 @pytest.mark.slow
 def test_report_renders_with_every_referenced_image(tiny_cascade):
   workdir, _ = tiny_cascade
@@ -56,8 +86,8 @@ def test_report_renders_with_every_referenced_image(tiny_cascade):
   assert expected <= set(parser.sources)
   assert sum(s.startswith(('best_', 'worst_')) for s in parser.sources) == 4
   # Paper Table 3 layout for FLIC-style joints, both methods, both thresholds.
-  for text in ('PCK@0.05 (paper Table 3 layout)',
-               'PCK@0.20 (paper Table 3 layout)',
+  for text in ('torso PCK@0.05 (paper Table 3 layout;',
+               'torso PCK@0.20 (paper Table 3 layout;',
                '<th>Wrist</th>', 'cascade (fine)', 'coarse model',
                'Sigma of the x error'):
     assert text in page
