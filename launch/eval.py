@@ -1,7 +1,10 @@
 """Evaluates a checkpoint: python -m launch.eval --config=CONFIG --workdir=DIR
 
-Restores the latest Orbax checkpoint of --workdir, predicts the test split,
-prints the per-joint PCK table and writes results JSON and PCK curve PNGs.
+Restores the latest Orbax checkpoint of --workdir, predicts the evaluation
+split, prints the dataset's official table first (FLIC PCK@0.05 as paper
+Table 3, MPII PCKh@0.5 as Table 4 under both head conventions, LSP PCK@0.2),
+then torso-normalised PCK (the only table for synthetic data), and writes
+results JSON and PCK curve PNGs.
 """
 
 from absl import app
