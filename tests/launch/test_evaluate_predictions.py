@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import scipy.io
 
 from cascade_jax.eval import prediction_files as pf
@@ -95,3 +96,22 @@ def test_index_base_flag_shifts_by_one(tmp_path):
         'curves']['Total']
   assert curves['1'][0] == 1.0
   assert curves['0'][0] == 0.0 and curves['0'][3] == 1.0
+
+
+def test_project_file_against_specimen_gt_valid_is_unshifted(tmp_path):
+  """save_predictions writes 0-based pixels and says so: scored against the
+  1-based specimen gt_valid.mat, its copy of the ground truth is exact at
+  r = 0 (the old -1 shift of every file made it 1 px off: 0 at r = 0)."""
+  path = REPO.parent / 'shared' / 'specimens' / 'mpii' / 'gt_valid.mat'
+  if not path.exists():
+    pytest.skip(f'specimen {path} absent')
+  gt = pf.load_ground_truth(str(path), 'mpii')
+  pred_path = str(tmp_path / 'ours.json')
+  pf.save_predictions(pred_path, gt.coords)
+  result = _run('--dataset=mpii', f'--ground_truth={path}',
+                f'--predictions={pred_path}')
+  assert result.returncode == 0, result.stderr
+  scores = json.loads((tmp_path / 'ours.scores.json').read_text())['scores']
+  for convention in ('mpii_official', 'mpii_hrnet'):
+    total = 'Total' if convention == 'mpii_official' else 'Mean'
+    assert scores[convention]['curves'][total][0] == 1.0
