@@ -241,10 +241,10 @@ def flic_observer_centric(gt, visible, swap: str = FLIC_SWAP_MODEC
   return gt, visible, backward
 
 
-def _torso_norm(gt, visible, joint_set) -> tuple[np.ndarray, np.ndarray,
-                                                   str]:
-  """(norm [N], visible [N, J], note): `metrics.torso_size`, the examples
-  without a usable torso left out (all joints unlabelled) and counted."""
+def _torso_norm(gt, visible, joint_set):
+  """(norm [N], visible [N, J], note): `metrics.torso_size`, with the
+  examples that have no usable torso left out (every joint marked
+  unlabelled; norm 1 as a placeholder) and counted in the note."""
   norm = metrics.torso_size(gt, joint_set, visible)
   usable = np.isfinite(norm)
   note = (f'{int((~usable).sum())} of {len(usable)} examples left out: torso '
