@@ -189,6 +189,15 @@ def official_scores(predictions, method, dataset: str
           for c in official.MPII_CONVENTIONS]
 
 
+def official_file_predictions(pred, dataset: str) -> np.ndarray:
+  """[N, J, 2] predictions in the convention of ``dataset``'s official
+  scorer, for the official .mat file: FLIC's observer-centric (as
+  `official_scores` scores them), the others as they are."""
+  if dataset == 'flic':
+    return official.flic_predictions_observer_centric(pred)[0]
+  return np.asarray(pred)
+
+
 def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Evaluates the latest checkpoint of ``workdir``; prints and writes results.
 
@@ -241,10 +250,13 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict
   np.savez(os.path.join(out_dir, 'predictions.npz'), **predictions)
   written.append(os.path.join(out_dir, 'predictions.npz'))
   if config.data.name in OFFICIAL_DATASETS:  # for other toolkits to score
-    official = os.path.join(out_dir, f'{config.data.name}_predictions.mat')
+    official_path = os.path.join(out_dir,
+                                 f'{config.data.name}_predictions.mat')
     prediction_files.save_official_predictions(
-        official, predictions[final], config.data.name)
-    written.append(official)
+        official_path, official_file_predictions(predictions[final],
+                                                 config.data.name),
+        config.data.name)
+    written.append(official_path)
   with open(results_path, 'w') as f:
     json.dump(report['json'], f, indent=2)
   print('wrote ' + ', '.join(written))

@@ -278,18 +278,29 @@ def flic_pck(pred, gt, visible, swap: str = FLIC_SWAP_MODEC,
                 threshold, columns, notes=(note, torso_note))
 
 
-def flic_pck_person_centric(pred, gt, visible, swap: str = FLIC_SWAP_MODEC,
-                            **kwargs) -> OfficialScores:
-  """`flic_pck` of a model trained on FLIC's raw person-centric labels.
+def flic_predictions_observer_centric(pred, swap: str = FLIC_SWAP_MODEC
+                                      ) -> tuple[np.ndarray, np.ndarray]:
+  """Person-centric [N, 11, 2] predictions made observer-centric.
 
-  The official scorer expects observer-centric predictions: left and right
-  are swapped in the predictions whose own arms face backwards, by the rule
-  ``swap`` that the scorer applies to the ground truth (no ground truth is
-  used to decide). ``kwargs`` go to `flic_pck`.
+  Left and right are swapped where the predicted arms themselves face
+  backwards, by the rule ``swap`` that the scorer applies to the ground
+  truth (no ground truth is used). Returns (new predictions, swapped [N]).
   """
   pred = np.asarray(pred, dtype=np.float64)
   observer, _, swapped = flic_observer_centric(
       pred, np.ones(pred.shape[:2], bool), swap)
+  return observer, swapped
+
+
+def flic_pck_person_centric(pred, gt, visible, swap: str = FLIC_SWAP_MODEC,
+                            **kwargs) -> OfficialScores:
+  """`flic_pck` of a model trained on FLIC's raw person-centric labels.
+
+  The official scorer expects observer-centric predictions: they are made
+  so first (`flic_predictions_observer_centric`). ``kwargs`` go to
+  `flic_pck`.
+  """
+  observer, swapped = flic_predictions_observer_centric(pred, swap)
   scores = flic_pck(observer, gt, visible, swap, **kwargs)
   note = (f'{int(swapped.sum())} of {len(swapped)} person-centric '
           f'predictions made observer-centric ({swap} rule on the '

@@ -10,6 +10,7 @@ from cascade_jax import joint_sets
 from cascade_jax.data.mpii import valid_split
 from cascade_jax.eval import evaluate
 from cascade_jax.eval import official
+from cascade_jax.eval import prediction_files
 from cascade_jax.eval import tables
 from cascade_jax.train import loop
 from configs import synthetic
@@ -204,3 +205,25 @@ def test_report_text_flic_names_each_convention():
   assert 'person-centric labels as trained' in text
   assert '  note: 1 of 3 person-centric predictions made observer-centric' in (
       text)
+
+
+def test_flic_official_file_reproduces_the_printed_table_3(tmp_path):
+  """launch.eval's flic_predictions.mat holds observer-centric predictions:
+  MODEC's scoring of it (launch.evaluate_predictions) gives the Table 3 row
+  that launch.eval prints, worked out in scoring_fixtures.flic_people."""
+  predictions = scoring_fixtures.flic_people()
+  labels = predictions['gt'] + 1.0  # examples.mat is 1-based
+  labels[~predictions['visible']] = np.nan  # C's r_hip
+  examples = [
+      fixtures.flic_entry(joints, f'movie-{k:08d}.jpg', train=False)
+      for k, joints in enumerate(labels)]
+  fixtures.write_flic(tmp_path, examples)
+  pred_path = str(tmp_path / 'flic_predictions.mat')
+  prediction_files.save_official_predictions(
+      pred_path, evaluate.official_file_predictions(predictions['coarse'],
+                                                    'flic'), 'flic')
+  _, data = official.evaluate_prediction_files(
+      'flic', str(tmp_path / 'examples.mat'), pred_path)
+  [printed] = evaluate.official_scores(predictions, 'coarse', 'flic')
+  assert data['scores']['flic_modec_arms']['columns'] == printed.columns == {
+      'Head': 0.5, 'Shoulder': 1.0, 'Elbow': 0.75, 'Wrist': 1.0}
