@@ -9,18 +9,25 @@ keeps at least one source pixel per crop pixel (about 25% faster than a full
 decode of a 1280x720 photo: Huffman decoding is not reduced), and the warp
 accounts for the reduction, so the geometry is unchanged. Crop, rotation,
 scale and flip are composed into one affine matrix (cascade_jax.geometry)
-applied to the image and the joints alike. Augmentation draws from the
-per-record generator that grain derives from (seed, record index), so batches
-are deterministic for a seed, independent of the number of worker processes,
-and the iterator state can be checkpointed and restored.
+applied to the image and the joints alike.
+
+Training reads one global order of examples (`GlobalBatches`): global example
+g is a record of a shuffle by the seed, augmented with a generator keyed by
+(seed, g), and global batch s is examples [s * B, (s + 1) * B). Each JAX
+process reads its contiguous slice of every global batch, so the global batch
+of a step depends neither on the number of processes nor on the number of
+grain workers, and a run resumes at any step (`first_step`) on any number of
+processes, as T5X / SeqIO and grain's global index do.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
 
 import cv2
 import grain.python as grain
+import jax
 import numpy as np
 
 from cascade_jax import geometry
@@ -192,7 +199,8 @@ def inside(points, size):
 
 
 class _Augment(grain.RandomMapTransform):
-  """Training transform: random crop geometry from grain's per-record rng."""
+  """Training transform: random crop geometry from the example's rng
+  (`GlobalBatches`)."""
 
   def __init__(self, spec: CropSpec):
     self._spec = spec
@@ -211,14 +219,73 @@ class _Centre(grain.MapTransform):
     return prepare_example(element, self._spec, None)
 
 
+class GlobalBatches:
+  """grain sampler: this process's slice of every global batch.
+
+  Global example g is record ``order[g]`` of a shuffle by ``seed`` that
+  changes every epoch, augmented with Philox(seed + g), as grain's
+  IndexSampler draws them without sharding (one process reads the batches it
+  read before). Global batch s holds examples [s * B, (s + 1) * B); process p
+  of P reads [p * b, (p + 1) * b) of it, b = B / P. grain's worker k of w
+  batches loader indices k, k + w, k + 2w, ... and the loader returns the
+  workers' batches in turn, so loader index i maps to the example that makes
+  the n-th batch returned this process's slice of global batch
+  ``first_step`` + n, whatever w.
+  """
+
+  def __init__(self, num_records: int, global_batch: int, seed: int, *,
+               process_index: int = 0, process_count: int = 1,
+               worker_count: int = 0, first_step: int = 0):
+    if global_batch % process_count:
+      raise ValueError(f'global batch {global_batch} does not split over '
+                       f'{process_count} processes: expected a multiple')
+    if not 0 <= process_index < process_count:
+      raise ValueError(f'process_index={process_index} must be in [0, '
+                       f'process_count={process_count})')
+    if first_step < 0:
+      raise ValueError(f'first_step={first_step} must be >= 0')
+    # grain compares the repr when an iterator state is restored.
+    self._repr = (f'GlobalBatches({num_records=}, {global_batch=}, {seed=}, '
+                  f'{process_index=}, {process_count=}, {worker_count=}, '
+                  f'{first_step=})')
+    self._order = grain.MapDataset.range(num_records).shuffle(seed=seed)
+    self._seed = seed
+    self._global_batch = global_batch
+    self._local_batch = global_batch // process_count
+    self._offset = process_index * self._local_batch
+    self._workers = max(worker_count, 1)
+    self._first_step = first_step
+
+  def __len__(self) -> int:
+    return sys.maxsize  # Repeats forever.
+
+  def __repr__(self) -> str:
+    return self._repr
+
+  def global_index(self, index: int) -> int:
+    """The global example that loader index ``index`` reads."""
+    read, worker = divmod(index, self._workers)
+    batch = read // self._local_batch * self._workers + worker
+    return ((self._first_step + batch) * self._global_batch + self._offset
+            + read % self._local_batch)
+
+  def __getitem__(self, index: int) -> grain.RecordMetadata:
+    example = self.global_index(index)
+    return grain.RecordMetadata(
+        index=example, record_key=int(self._order[example]),
+        rng=np.random.Generator(np.random.Philox(key=self._seed + example)))
+
+
 def make_loader(source, spec: CropSpec, batch_size: int, *, train: bool,
-                seed: int, worker_count: int = 0, num_epochs: int | None = None,
+                seed: int, worker_count: int = 0, first_step: int = 0,
                 shard_by_process: bool = True) -> grain.DataLoader:
   """A grain DataLoader over ``source``.
 
-  Training shuffles, repeats forever (unless ``num_epochs``) and drops the last
-  partial batch; evaluation reads every record once, in order, keeping the
-  last partial batch. Each JAX process reads its own shard of the records.
+  Training shuffles and repeats forever, in global batches of ``batch_size``
+  times the number of processes (`GlobalBatches`); its first batch is this
+  process's slice of global batch ``first_step`` (the step a resumed run
+  starts after). Evaluation reads every record once, in order, keeping the
+  last partial batch, each process its own shard of the records.
 
   Args:
     source: a random-access data source of records (len and __getitem__).
@@ -227,23 +294,31 @@ def make_loader(source, spec: CropSpec, batch_size: int, *, train: bool,
     train: augment and shuffle, or the plain centred crop in order.
     seed: shuffling and augmentation seed.
     worker_count: grain worker processes (0 = in the main process).
-    num_epochs: passes over the data; None repeats forever when training.
-    shard_by_process: shard the records over JAX processes.
+    first_step: training: global batches to skip.
+    shard_by_process: each JAX process reads its part of the data; False:
+      this process reads everything (the global batch is ``batch_size``).
   """
-  shard_options = (grain.ShardByJaxProcess(drop_remainder=train)
-                   if shard_by_process else grain.NoSharding())
-  sampler = grain.IndexSampler(
-      num_records=len(source),
-      shard_options=shard_options,
-      shuffle=train,
-      num_epochs=num_epochs if train else 1,
-      seed=seed)
+  processes = ((jax.process_index(), jax.process_count()) if shard_by_process
+               else (0, 1))
+  if train:
+    sampler = GlobalBatches(
+        len(source), batch_size * processes[1], seed,
+        process_index=processes[0], process_count=processes[1],
+        worker_count=worker_count, first_step=first_step)
+    shard_options = grain.NoSharding()  # The sampler slices global batches.
+  else:
+    shard_options = (grain.ShardByJaxProcess(drop_remainder=False)
+                     if shard_by_process else grain.NoSharding())
+    sampler = grain.IndexSampler(num_records=len(source),
+                                 shard_options=shard_options, shuffle=False,
+                                 num_epochs=1, seed=seed)
   transform = _Augment(spec) if train else _Centre(spec)
   return grain.DataLoader(
       data_source=source,
       sampler=sampler,
       operations=[transform, grain.Batch(batch_size, drop_remainder=train)],
       worker_count=worker_count,
+      shard_options=shard_options,
       read_options=_read_options(source))
 
 

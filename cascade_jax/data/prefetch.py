@@ -9,7 +9,7 @@ calls) is the wrapped iterator's state after the last batch the loop TOOK:
 each prefetched batch carries a snapshot of it. ``set_state`` stops the
 thread, drops what it had read ahead and restores the wrapped iterator, so a
 resumed run sees exactly the batches an uninterrupted one would have. Each
-JAX process wraps its own iterator (its own shard of the records).
+JAX process wraps its own iterator (its slices of the global batches).
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """Multi-process start-up: jax.distributed from launcher flags or the cluster.
 
 Training on several hosts runs the same command once per host (or per GPU);
-each process reads its own shard of the data and feeds its local devices, and
-the pmapped step's collectives span the devices of every process. JAX must
-know its peers before its first computation: `initialize` decides whether to
-connect and how, from ``--distributed`` and the explicit
-``--coordinator_address`` / ``--num_processes`` / ``--process_id``:
+each process reads its slice of every global batch (pipeline.GlobalBatches)
+and feeds its local devices, and the pmapped step's collectives span the
+devices of every process. JAX must know its peers before its first
+computation: `initialize` decides whether to connect and how, from
+``--distributed`` and the explicit ``--coordinator_address`` /
+``--num_processes`` / ``--process_id``:
 
   off:  one process; explicit coordinator flags are an error.
   on:   connect: with the explicit flags if given, else JAX detects the

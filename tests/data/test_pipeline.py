@@ -3,6 +3,8 @@
 import threading
 
 import chex
+import grain.python as grain
+import jax
 import numpy as np
 import pytest
 
@@ -134,19 +136,89 @@ def _batches(loader, count):
   return [next(iterator) for _ in range(count)]
 
 
-@pytest.mark.parametrize('workers', [0, 2])
-def test_loader_is_deterministic_for_a_seed(workers):
-  # grain batches inside each worker, so batch composition depends on the
-  # worker count (part of the config); for a given count it is fixed.
+def test_loader_is_deterministic_for_a_seed():
   source = [_record(i) for i in range(12)]
   make = lambda seed: pipeline.make_loader(
-      source, _spec(), 4, train=True, seed=seed, worker_count=workers,
-      shard_by_process=False)
+      source, _spec(), 4, train=True, seed=seed, shard_by_process=False)
   first, again, other_seed = _batches(make(0), 5), _batches(make(0), 5), \
       _batches(make(1), 5)
   for a, b in zip(first, again):
     chex.assert_trees_all_equal(a, b)
   assert not np.array_equal(first[0]['image'], other_seed[0]['image'])
+
+
+def _global_batches(monkeypatch, source, processes, workers, first_step=0,
+                    count=4):
+  """The first ``count`` global batches read by ``processes`` processes of
+  ``workers`` grain workers each: their batches concatenated in process
+  order (the process index and count that jax would report, patched)."""
+  per_process = []
+  for index in range(processes):
+    monkeypatch.setattr(jax, 'process_index', lambda *_, i=index: i)
+    monkeypatch.setattr(jax, 'process_count', lambda *_: processes)
+    per_process.append(_batches(pipeline.make_loader(
+        source, _spec(), 6 // processes, train=True, seed=3,
+        worker_count=workers, first_step=first_step), count))
+  return [jax.tree.map(lambda *parts: np.concatenate(parts), *step)
+          for step in zip(*per_process)]
+
+
+@pytest.mark.parametrize('processes, workers', [(2, 0), (3, 0), (1, 2),
+                                                (2, 2)])
+def test_global_batches_do_not_depend_on_processes_or_workers(
+    processes, workers, monkeypatch):
+  """Which examples, in which order, with which augmentation: the same
+  global batch of every step for 1, 2 or 3 processes and 0 or 2 workers,
+  over two epochs (10 records, 6 a step)."""
+  source = [_record(i) for i in range(10)]
+  one = _global_batches(monkeypatch, source, 1, 0)
+  many = _global_batches(monkeypatch, source, processes, workers)
+  for want, got in zip(one, many):
+    chex.assert_trees_all_equal(got, want)
+  # Not one batch repeated: every step reads new examples.
+  assert len({b['image'].tobytes() for b in one}) == len(one)
+
+
+def test_a_run_resumes_at_a_step_on_another_process_count(monkeypatch):
+  """first_step=s reads global batches s, s + 1, ... for any process count:
+  a run of one process resumes on two, and the other way round."""
+  source = [_record(i) for i in range(10)]
+  one = _global_batches(monkeypatch, source, 1, 0, count=5)
+  for processes in (1, 2):
+    resumed = _global_batches(monkeypatch, source, processes, 0,
+                              first_step=3, count=2)
+    for want, got in zip(one[3:], resumed):
+      chex.assert_trees_all_equal(got, want)
+
+
+def test_one_process_reads_what_grain_index_sampler_read():
+  """One process: the batches of grain's own shuffled IndexSampler (and of
+  this project before global batches), so one-process runs are unchanged."""
+  source = [_record(i) for i in range(10)]
+  spec = _spec()
+  ours = _batches(pipeline.make_loader(source, spec, 4, train=True, seed=3,
+                                       shard_by_process=False), 4)
+  grains = _batches(grain.DataLoader(
+      data_source=source,
+      sampler=grain.IndexSampler(num_records=10, shuffle=True, seed=3,
+                                 shard_options=grain.NoSharding()),
+      operations=[pipeline._Augment(spec), grain.Batch(4)],
+      shard_options=grain.NoSharding()), 4)
+  for want, got in zip(grains, ours):
+    chex.assert_trees_all_equal(got, want)
+
+
+@pytest.mark.parametrize('fields, message', [
+    (dict(global_batch=6, process_count=4), 'global batch 6 does not split '
+     'over 4 processes'),
+    (dict(process_index=2, process_count=2), r'process_index=2 must be in '
+     r'\[0, process_count=2\)'),
+    (dict(first_step=-1), 'first_step=-1 must be >= 0'),
+])
+def test_global_batches_name_what_does_not_fit(fields, message):
+  arguments = {'num_records': 10, 'global_batch': 4, 'seed': 0, **fields}
+  with pytest.raises(ValueError, match=message):
+    pipeline.GlobalBatches(**arguments)
 
 
 def test_iterator_state_restores_the_position():
