@@ -1,4 +1,7 @@
-"""Orbax checkpoints of the TrainState, the data iterator and the config.
+"""Orbax checkpoints of the TrainState and the config.
+
+The data position is not saved: the batches after a step follow from the step
+(pipeline.GlobalBatches), on any number of processes.
 
 Orbax writes each step into a temporary directory and renames it when
 complete, and removes steps past ``keep`` only after that: a save that fails
@@ -16,7 +19,6 @@ import tempfile
 
 from etils import epath
 import flax.linen as nn
-import grain.checkpoint as grain_checkpoint
 import jax
 import ml_collections
 import numpy as np
@@ -33,7 +35,7 @@ def make_manager(workdir: str, keep: int = 3) -> ocp.CheckpointManager:
   directory = epath.Path(os.path.abspath(workdir)) / 'checkpoints'
   options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
   return ocp.CheckpointManager(directory, options=options,
-                               item_names=('state', 'data', 'config'))
+                               item_names=('state', 'config'))
 
 
 def check_writable(workdir: str) -> None:
@@ -50,17 +52,15 @@ def check_writable(workdir: str) -> None:
 
 
 def save(manager: ocp.CheckpointManager, step: int, state: TrainState,
-         data_iterator, config: ml_collections.ConfigDict) -> None:
-  """Saves an unreplicated state, the iterator position and the config; waits.
+         config: ml_collections.ConfigDict) -> None:
+  """Saves an unreplicated state and the config; waits.
 
-  Every process calls it (Orbax writes the arrays once, each process its
-  iterator position). Raises RuntimeError naming the directory and the step
-  when the save fails; the previous checkpoint then stays the latest.
+  Every process calls it (Orbax writes the arrays once). Raises RuntimeError
+  naming the directory and the step when the save fails; the previous
+  checkpoint then stays the latest.
   """
   args = {'state': ocp.args.StandardSave(_global(state)),
           'config': ocp.args.JsonSave(json.loads(config.to_json()))}
-  if data_iterator is not None:
-    args['data'] = grain_checkpoint.CheckpointSave(data_iterator)
   previous = manager.latest_step()
   try:
     manager.save(step, args=ocp.args.Composite(**args), force=True)
@@ -73,10 +73,9 @@ def save(manager: ocp.CheckpointManager, step: int, state: TrainState,
 
 
 def restore(manager: ocp.CheckpointManager, target: TrainState,
-            data_iterator=None, step: int | None = None) -> TrainState:
+            step: int | None = None) -> TrainState:
   """Restores ``step`` (default: latest) into the structure of ``target``.
 
-  The data iterator, when given, is moved to the saved position in place.
   Raises FileNotFoundError naming the directory when there is no checkpoint.
   """
   step = manager.latest_step() if step is None else step
@@ -85,8 +84,6 @@ def restore(manager: ocp.CheckpointManager, target: TrainState,
         f'no checkpoint in {manager.directory}: train first, or point '
         '--workdir at a training run')
   args = {'state': ocp.args.StandardRestore(_global(target, abstract=True))}
-  if data_iterator is not None:
-    args['data'] = grain_checkpoint.CheckpointRestore(data_iterator)
   try:
     restored = manager.restore(step, args=ocp.args.Composite(**args))
   except ValueError as error:

@@ -1,13 +1,15 @@
 """The training loop: data, pmap steps, progress, checkpoints, resume.
 
 Running the same command again on the same workdir resumes from the latest
-checkpoint, including the data iterator's position, so the resumed run sees
-the batches the uninterrupted run would have seen. SIGTERM or SIGINT stop
-it after the step in flight with a checkpoint of that step (preemption.py).
-A step whose loss or gradients are not finite stops training, or with
-``train.skip_nonfinite`` changes nothing and is counted. A new run may start
-from the parameters of another run (``train.init_from``, a workdir): e.g. a
-trained cascade gets a spatial model and trains only its stage.
+checkpoint. The global batch of a step is a function of the seed and the step
+(pipeline.GlobalBatches), so the resumed run sees the batches the
+uninterrupted run would have seen, on any number of processes. SIGTERM or
+SIGINT stop it after the step in flight with a checkpoint of that step
+(preemption.py). A step whose loss or gradients are not finite stops
+training, or with ``train.skip_nonfinite`` changes nothing and is counted. A
+new run may start from the parameters of another run (``train.init_from``, a
+workdir): e.g. a trained cascade gets a spatial model and trains only its
+stage.
 """
 
 from __future__ import annotations
@@ -70,17 +72,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
                *spec.heatmap_size[::-1],
                ', '.join(f'{s.name} {s.steps}' for s in schedule))
 
-  train_loader = pipeline.make_loader(
-      train_source, spec, local_batch, train=True, seed=config.seed,
-      worker_count=config.data.worker_count)
-  # Read ahead while the step runs; checkpoints hold the batches taken.
-  train_iterator = prefetch.Prefetcher(iter(train_loader))
   manager = checkpoint.make_manager(workdir, config.train.keep_checkpoints)
   latest = manager.latest_step()
   if latest is not None:
     # The checkpoint holds the optimiser state of the stage that wrote it.
     state = stages.enter(state, config.train, stages.stage_of(schedule, latest))
-    state = checkpoint.restore(manager, state, train_iterator)
+    state = checkpoint.restore(manager, state)
     logging.info('resumed from %s at step %d', manager.directory, latest)
   elif config.train.get('init_from'):
     parts = tuple(config.train.get('init_parts', ()))
@@ -92,6 +89,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
                  config.train.init_from)
   start_step = int(state.step)
   total_steps = stages.total_steps(schedule)
+  # This process's slices of the global batches after start_step, read ahead
+  # while the step runs.
+  train_iterator = prefetch.Prefetcher(iter(pipeline.make_loader(
+      train_source, spec, local_batch, train=True, seed=config.seed,
+      worker_count=config.data.worker_count, first_step=start_step)))
 
   report = progress.Progress(total_steps, start_step, global_batch,
                              config.train.log_every, workdir)
@@ -144,7 +146,7 @@ def _run_stage(state, stage, train_iterator, eval_source, spec, config,
     report.update(step, metrics)
     if saving:
       checkpoint.save(manager, step, jax_utils.unreplicate(replicated),
-                      train_iterator, config)
+                      config)
     if stopping:
       raise preemption.Preempted(step, stop.signal_number, manager.directory)
     if config.train.eval_every and step % config.train.eval_every == 0:

@@ -1,8 +1,9 @@
-"""Orbax checkpoints: bit-exact round trip of state and data-iterator position."""
+"""Orbax checkpoints: bit-exact round trip of the state, kept steps, faults."""
 
 import os
 
 import chex
+import grain.checkpoint as grain_checkpoint
 import grain.python as grain
 import jax
 import ml_collections
@@ -34,32 +35,44 @@ def _state(seed, bank_widths=(2, 2, 2, 4), head_widths=(4, 4)):
   return state.apply_gradients(grads=grads)
 
 
-def _loader():
-  return grain.DataLoader(
-      data_source=grain.RangeDataSource(0, 20, 1),
-      sampler=grain.IndexSampler(20, shuffle=True, seed=0, num_epochs=None),
-      operations=[grain.Batch(2)])
-
-
 def test_save_and_restore_round_trip_bit_exactly(tmp_path):
   saved = _state(0)
   manager = checkpoint.make_manager(str(tmp_path))
   config = ml_collections.ConfigDict({'seed': 3, 'train': {'steps': 10}})
-  data = iter(_loader())
-  for _ in range(3):
-    next(data)
-  checkpoint.save(manager, 1, saved, data, config)
-  expected_batches = [next(data) for _ in range(3)]
+  checkpoint.save(manager, 1, saved, config)
 
-  iterator = iter(_loader())
   restored = checkpoint.restore(checkpoint.make_manager(str(tmp_path)),
-                                _state(1), iterator)
+                                _state(1))
   chex.assert_trees_all_equal(restored.params, saved.params)
   chex.assert_trees_all_equal(restored.opt_state, saved.opt_state)
   assert int(restored.step) == 1
   np.testing.assert_array_equal(restored.key, saved.key)
-  for expected in expected_batches:
-    np.testing.assert_array_equal(next(iterator), expected)
+  assert checkpoint.restore_config(str(tmp_path)).seed == 3
+
+
+def test_a_checkpoint_with_the_data_iterator_still_restores(tmp_path):
+  """Checkpoints written before global batches also hold the grain
+  iterator's position ('data'), which is no longer read."""
+  saved = _state(0)
+  directory = tmp_path / 'checkpoints'
+  old_manager = ocp.CheckpointManager(
+      directory, options=ocp.CheckpointManagerOptions(create=True),
+      item_names=('state', 'data', 'config'))
+  data = iter(grain.DataLoader(
+      data_source=grain.RangeDataSource(0, 20, 1),
+      sampler=grain.IndexSampler(20, shuffle=True, seed=0, num_epochs=None),
+      operations=[grain.Batch(2)]))
+  next(data)
+  old_manager.save(4, args=ocp.args.Composite(
+      state=ocp.args.StandardSave(saved),
+      data=grain_checkpoint.CheckpointSave(data),
+      config=ocp.args.JsonSave({'seed': 3})))
+  old_manager.wait_until_finished()
+  assert (directory / '4' / 'data').is_dir()
+  restored = checkpoint.restore(checkpoint.make_manager(str(tmp_path)),
+                                _state(1))
+  chex.assert_trees_all_equal(restored.params, saved.params)
+  chex.assert_trees_all_equal(restored.opt_state, saved.opt_state)
   assert checkpoint.restore_config(str(tmp_path)).seed == 3
 
 
@@ -72,14 +85,14 @@ def test_only_the_last_checkpoints_are_kept(tmp_path):
   manager = checkpoint.make_manager(str(tmp_path), keep=2)
   config = ml_collections.ConfigDict({'seed': 0})
   for step in (1, 2, 3):
-    checkpoint.save(manager, step, _state(0), None, config)
+    checkpoint.save(manager, step, _state(0), config)
   assert manager.all_steps() == [2, 3]
 
 
 def test_warm_start_takes_the_saved_parts_and_keeps_new_ones(tmp_path):
   saved = _state(0)
   manager = checkpoint.make_manager(str(tmp_path))
-  checkpoint.save(manager, 5, saved, None, ml_collections.ConfigDict())
+  checkpoint.save(manager, 5, saved, ml_collections.ConfigDict())
   fresh = {'coarse': _state(1).params, 'spatial': {'biases': np.ones(3)}}
   merged = checkpoint.warm_start(
       fresh, {'coarse': checkpoint.restore_params(str(tmp_path))}, 'run')
@@ -108,7 +121,7 @@ def test_warm_start_of_named_parts_leaves_the_others_fresh():
 def test_restore_into_another_architecture_names_the_parameters(tmp_path):
   manager = checkpoint.make_manager(str(tmp_path))
   config = ml_collections.ConfigDict({'model': {'bank_widths': (2, 2, 2, 4)}})
-  checkpoint.save(manager, 3, _state(0), None, config)
+  checkpoint.save(manager, 3, _state(0), config)
   with pytest.raises(ValueError, match=(
       r'step 3 of .*checkpoints holds another architecture than this model '
       r'\(9 parameter arrays differ\):\n  bank0/conv3/bias: \(2,\) saved, '
@@ -128,7 +141,7 @@ def test_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
   config = ml_collections.ConfigDict({'seed': 0})
   # keep=1: step 1 would be the one removed if step 2 were complete.
   checkpoint.save(checkpoint.make_manager(str(tmp_path), keep=1), 1, saved,
-                  None, config)
+                  config)
 
   def fail(*args, **kwargs):
     raise OSError(28, 'No space left on device')
@@ -139,7 +152,7 @@ def test_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
       r'saving checkpoint step 2 to .*checkpoints failed: .*No space left on '
       r'device.*; the latest complete checkpoint is still step 1')):
     checkpoint.save(checkpoint.make_manager(str(tmp_path), keep=1), 2,
-                    _state(1), None, config)
+                    _state(1), config)
   monkeypatch.undo()
   manager = checkpoint.make_manager(str(tmp_path), keep=1)
   assert manager.all_steps() == [1]
@@ -147,7 +160,7 @@ def test_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
   chex.assert_trees_all_equal(restored.params, saved.params)
   chex.assert_trees_all_equal(restored.opt_state, saved.opt_state)
   # Saving works again once the cause is gone.
-  checkpoint.save(manager, 2, restored, None, config)
+  checkpoint.save(manager, 2, restored, config)
   assert checkpoint.make_manager(str(tmp_path), keep=1).all_steps() == [2]
 
 
