@@ -2,8 +2,9 @@
 
 The end-to-end tests run the real launcher (python -m launch.train) on a
 tiny config, stop it at a step drawn by a seeded RNG, rerun the same command
-and compare the result bit for bit with an uninterrupted run of the same
-length and checkpoint interval. ``train.record_batches`` writes a hash of
+and compare the saved state (parameters, optimiser state, step, PRNG key) leaf
+by leaf, bit for bit, with an uninterrupted run of the same length and
+checkpoint interval. ``train.record_batches`` writes a hash of
 every batch each step consumed, so the tests also see that the runs took the
 same batches in the same order. The subprocesses share a persistent
 compilation cache (the first one compiles), which cuts each start from ~15 s
@@ -18,8 +19,9 @@ import signal
 import subprocess
 import sys
 
+import chex
 import jax
-import numpy as np
+import orbax.checkpoint as ocp
 import pytest
 
 from cascade_jax.train import checkpoint
@@ -107,19 +109,33 @@ def _batches(workdir):
     return [(int(step), digest) for step, digest in map(str.split, f)]
 
 
+def _saved_state(workdir):
+  """The whole TrainState of the latest checkpoint of ``workdir`` as Orbax
+  saved it (no target to fit: nothing saved is left out)."""
+  manager = checkpoint.make_manager(str(workdir))
+  restored = manager.restore(manager.latest_step(), args=ocp.args.Composite(
+      state=ocp.args.StandardRestore()))
+  return restored['state']
+
+
 def _assert_same_run(workdir, straight_workdir):
-  """Bit-identical final parameters; every batch taken at step s equal to
-  the uninterrupted run's batch at step s, and every step done."""
+  """The final state bit-identical, leaf by leaf: parameters, optimiser
+  state, step and PRNG key; every batch taken at step s equal to the
+  uninterrupted run's batch at step s, and every step done."""
   expected = dict(_batches(straight_workdir))
   assert sorted(expected) == list(range(1, STEPS + 1))
   seen = _batches(workdir)
   for step, digest in seen:
     assert digest == expected[step], f'step {step} took another batch'
   assert {step for step, _ in seen} == set(expected)
-  final = checkpoint.restore_params(str(workdir))
-  reference = checkpoint.restore_params(str(straight_workdir))
   assert checkpoint.make_manager(str(workdir)).latest_step() == STEPS
-  jax.tree.map(np.testing.assert_array_equal, final, reference)
+  final, reference = _saved_state(workdir), _saved_state(straight_workdir)
+  assert sorted(final) == ['key', 'opt_state', 'params', 'step']
+  assert int(final['step']) == STEPS
+  # Adam's moments: two more copies of the parameters.
+  assert (len(jax.tree.leaves(final['opt_state']))
+          >= 2 * len(jax.tree.leaves(final['params'])))
+  chex.assert_trees_all_equal(final, reference)
 
 
 @pytest.mark.slow
