@@ -2,7 +2,7 @@
 
 While training, a scheduler's SIGTERM (or a Ctrl-C) only sets a flag. The
 loop sees it after the step in flight, saves a checkpoint at that step
-(parameters, optimiser, step, PRNG key, data iterator) and raises Preempted;
+(parameters, optimiser, step, PRNG key) and raises Preempted;
 launch/train.py then exits with 128 + the signal number, the status a shell
 gives a process killed by that signal, and the same command resumes. A second
 signal goes to the handler installed before (by default SIGTERM kills the

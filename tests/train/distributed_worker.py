@@ -4,15 +4,17 @@
       [COORDINATOR NUM_PROCESSES PROCESS_ID]
 
 Joins the other processes when given a coordinator (alone otherwise), then
-1. steps a tiny coarse model on fixed global batches, each process feeding
-   its slice of them, and writes the parameters to OUT/steps_<process>.npz;
-2. when PARTS is 'steps,loop', runs the real training loop on tiny synthetic
-   data (in DATA_DIR, built beforehand) in OUT/run, shared by the processes,
-   and writes the parameters to OUT/loop_<process>.npz; then runs it again,
-   which restores the last checkpoint, to OUT/restored_<process>.npz; then
-   reads the parameters of OUT/run and of OUT/alone_run (a checkpoint that
-   one process wrote) as train.init_from does, to
-   OUT/init_from_{run,alone_run}_<process>.npz.
+does the PARTS named (comma-separated), in this order:
+  loop:      runs the real training loop (grain global batches, each process
+             reading its slices) on tiny synthetic data (in DATA_DIR, built
+             beforehand) in OUT/run, shared by the processes; parameters to
+             OUT/loop_<process>.npz. Then runs it again, which restores the
+             last checkpoint, to OUT/restored_<process>.npz.
+  init_from: reads the parameters of OUT/run and of OUT/alone_run (a
+             checkpoint that one process wrote) as train.init_from does, to
+             OUT/init_from_{run,alone_run}_<process>.npz.
+  resume:    runs the loop in OUT/resumed (a copy of a run, made by the test,
+             with its last checkpoint removed) to OUT/resumed_<process>.npz.
 The device count comes from XLA_FLAGS, set by the test.
 """
 
@@ -21,7 +23,6 @@ import sys
 
 from absl import flags
 from absl import logging
-from flax import jax_utils
 from flax import traverse_util
 import jax
 import numpy as np
@@ -32,11 +33,10 @@ from cascade_jax.train import distributed
 from cascade_jax.train import loop
 from cascade_jax.train import stages
 from cascade_jax.train import state as state_lib
-from cascade_jax.train import steps
 from configs import synthetic
 
 GLOBAL_BATCH = 8
-STEPS = 3
+STEPS = 3  # 16 images in global batches of 8: into a second epoch
 NUM_JOINTS = 11  # FLIC's, of the synthetic data
 
 
@@ -53,22 +53,14 @@ def tiny_config(data_dir: str):
   config.model.bank_widths = (4, 4, 4, 8)
   config.model.head_widths = (8, 8)
   config.model.dropout_rate = 0.5  # masks drawn per global device
-  config.train.stage_steps.update(coarse=2, fine=0, joint=0)
+  config.train.stage_steps.update(coarse=STEPS, fine=0, joint=0)
+  config.train.warmup_steps = 1  # full-size steps: the runs move apart
   config.train.batch_size = GLOBAL_BATCH
   config.train.log_every = 1
   config.train.checkpoint_every = 1
   config.train.eval_every = 2
   config.eval.batch_size = 4
   return config
-
-
-def global_batches(num_joints: int):
-  """The same STEPS global batches in every process, at 64x64, 8x pooling."""
-  rng = np.random.default_rng(0)
-  for _ in range(STEPS):
-    yield {'image': rng.integers(0, 256, (GLOBAL_BATCH, 64, 64, 3), np.uint8),
-           'targets': rng.random((GLOBAL_BATCH, 8, 8, num_joints), np.float32),
-           'target_weights': np.ones((GLOBAL_BATCH, num_joints), np.float32)}
 
 
 def initial_state(config):
@@ -78,18 +70,6 @@ def initial_state(config):
                                        jax.random.PRNGKey(0))
   schedule = stages.plan(config.train, is_cascade=False)
   return stages.enter(state, config.train, schedule[0])
-
-
-def train_steps(config):
-  """The pmapped coarse step on `global_batches`; this process's slice."""
-  replicated = jax_utils.replicate(initial_state(config))
-  step = steps.make_train_step('coarse', False, 0.1)
-  local = GLOBAL_BATCH // jax.process_count()
-  first = jax.process_index() * local
-  for batch in global_batches(NUM_JOINTS):
-    mine = {k: v[first:first + local] for k, v in batch.items()}
-    replicated, _ = step(replicated, steps.shard(mine))
-  return jax_utils.unreplicate(replicated).params
 
 
 def save(path: str, params) -> None:
@@ -107,8 +87,8 @@ def main(out_dir: str, data_dir: str, parts: str, *cluster: str) -> None:
     distributed.initialize('off')
   config = tiny_config(data_dir)
   process = jax.process_index()
-  save(os.path.join(out_dir, f'steps_{process}.npz'), train_steps(config))
-  if 'loop' in parts.split(','):
+  parts = parts.split(',')
+  if 'loop' in parts:
     run = os.path.join(out_dir, 'run')
     trained = loop.train_and_evaluate(config, run)
     save(os.path.join(out_dir, f'loop_{process}.npz'), trained.params)
@@ -116,10 +96,14 @@ def main(out_dir: str, data_dir: str, parts: str, *cluster: str) -> None:
     # left to train.
     restored = loop.train_and_evaluate(config, run)
     save(os.path.join(out_dir, f'restored_{process}.npz'), restored.params)
+  if 'init_from' in parts:
     # train.init_from: parameters of a run of several processes, and of one.
     for name in ('run', 'alone_run'):
       params = checkpoint.restore_params(os.path.join(out_dir, name))
       save(os.path.join(out_dir, f'init_from_{name}_{process}.npz'), params)
+  if 'resume' in parts:
+    resumed = loop.train_and_evaluate(config, os.path.join(out_dir, 'resumed'))
+    save(os.path.join(out_dir, f'resumed_{process}.npz'), resumed.params)
 
 
 if __name__ == '__main__':

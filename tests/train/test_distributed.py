@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import shutil
 import socket
 import subprocess
 import sys
@@ -164,6 +165,9 @@ def _params(path):
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_two_processes_train_as_one_process_with_four_devices(tmp_path):
+  """2 processes x 2 devices and 1 process x 4 devices train the same model
+  through the real loop (grain global batches, each process reading its
+  slices, dropout 0.5); a run of two processes resumes in one."""
   config = distributed_worker.tiny_config(str(tmp_path / 'tfds'))
   datasets.load_split(config.data, 'train')  # built once, before the workers
   alone, pair = tmp_path / 'alone', tmp_path / 'pair'
@@ -171,31 +175,34 @@ def test_two_processes_train_as_one_process_with_four_devices(tmp_path):
   pair.mkdir()
   initial = distributed_worker.initial_state(config)
   checkpoint.save(checkpoint.make_manager(str(pair / 'alone_run')), 0, initial,
-                  None, config)  # one process's checkpoint, to start from
+                  config)  # one process's checkpoint, to start from
   initial = jax.device_get(initial.params)
   address = f'localhost:{_free_port()}'
-  workers = [_spawn(alone, tmp_path / 'tfds', 'steps', 4)]
-  workers += [_spawn(pair, tmp_path / 'tfds', 'steps,loop', 2, address, '2',
-                     str(index)) for index in range(2)]
-  _wait(workers, timeout=400)
-
-  # The step on fixed global batches: one model in both processes, and the
-  # model of one process with four devices.
-  first, second = (_params(pair / f'steps_{i}.npz') for i in range(2))
-  chex.assert_trees_all_equal(first, second)
-  four_devices = _params(alone / 'steps_0.npz')
-  chex.assert_trees_all_close(first, four_devices, atol=1e-6, rtol=1e-5)
-  moved = jax.tree.map(lambda a, b: np.abs(a - b).max(), four_devices, initial)
-  assert max(jax.tree.leaves(moved)) > 1e-4
+  _wait([_spawn(pair, tmp_path / 'tfds', 'loop,init_from', 2, address, '2',
+                str(index)) for index in range(2)], timeout=400)
+  # The pair's run stopped after its next-to-last step, resumed by one
+  # process with four devices.
+  steps_done = distributed_worker.STEPS
+  shutil.copytree(pair / 'run', alone / 'resumed')
+  shutil.rmtree(alone / 'resumed' / 'checkpoints' / str(steps_done))
+  _wait([_spawn(alone, tmp_path / 'tfds', 'loop,resume', 4)], timeout=300)
 
   # The real loop: both processes end with the same model, which the shared
-  # checkpoint gives back to both.
+  # checkpoint gives back to both, and which one process with four devices
+  # trains from the same data; so does one that resumes the pair's run.
   trained = [_params(pair / f'loop_{i}.npz') for i in range(2)]
   chex.assert_trees_all_equal(trained[0], trained[1])
+  chex.assert_trees_all_close(_params(alone / 'loop_0.npz'), trained[0],
+                              atol=1e-6, rtol=1e-5)
+  chex.assert_trees_all_close(_params(alone / 'resumed_0.npz'), trained[0],
+                              atol=1e-6, rtol=1e-5)
+  moved = jax.tree.map(lambda a, b: np.abs(a - b).max(), trained[0], initial)
+  assert max(jax.tree.leaves(moved)) > 1e-3
   for i in range(2):
     chex.assert_trees_all_equal(_params(pair / f'restored_{i}.npz'),
                                 trained[0])
-  assert sorted(os.listdir(pair / 'run' / 'checkpoints')) == ['1', '2']
+  assert sorted(os.listdir(pair / 'run' / 'checkpoints')) == [
+      str(steps_done - 1), str(steps_done)]
   # One process (launch.eval) reads the checkpoint of several.
   alone_model = build.build_model(config.model, distributed_worker.NUM_JOINTS,
                                   None)
@@ -218,6 +225,8 @@ def test_two_processes_train_as_one_process_with_four_devices(tmp_path):
   chief, other = ((pair / f'process_{i}.log').read_text() for i in range(2))
   assert 'process 0 of 2: 2 local devices of 4 (cpu)' in chief
   assert 'process 1 of 2: 2 local devices of 4 (cpu)' in other
-  assert 'step 2/2 | loss' in chief and 'step 2/2' not in other
+  assert f'step {steps_done}/{steps_done} | loss' in chief
+  assert f'step {steps_done}/' not in other
   scalars = events.read_scalars(str(pair / 'run' / 'tensorboard'))
-  np.testing.assert_array_equal(scalars['train/loss'][0], [1, 2])
+  np.testing.assert_array_equal(scalars['train/loss'][0],
+                                list(range(1, steps_done + 1)))
