@@ -9,6 +9,10 @@ Three measurements, each a plain function that returns JSON-ready dicts:
   * ``train``: the training step of each stage (coarse, fine, joint) as the
     training loop runs it (`steps.make_train_step`, pmapped, state donated),
     on a resident batch, in images/s.
+  * ``conv_paths``: every convolution shape of the config's models timed on
+    both paths of ``conv.conv2d_same`` (XLA's convolution and the matmul),
+    forward and forward + backward: the measurement behind
+    ``conv.uses_matmul``, to rerun on another machine.
   * ``sgemm``: a float32 matrix product on the same backend, the reference
     the models' GFLOP/s are read against (``format_report`` prints each
     training step's fraction of it).
@@ -33,7 +37,9 @@ import resource
 import sys
 import time
 
+import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -42,6 +48,7 @@ from cascade_jax.data import datasets
 from cascade_jax.data import pipeline
 from cascade_jax.data import prefetch
 from cascade_jax.model import build
+from cascade_jax.model import conv
 from cascade_jax.model import crop
 from cascade_jax.model import fine
 from cascade_jax.train import loop
@@ -155,6 +162,63 @@ def sgemm(size: int = 2048, repeats: int = 10, warmup: int = 2) -> dict:
   timing = summarize(time_calls(compiled, (a, b), repeats, warmup))
   return {'size': size, 'time_s': timing,
           'gflops_per_s': 2 * size**3 / timing['median'] / 1e9}
+
+
+def conv_shapes(config: ml_collections.ConfigDict,
+                batch_size: int | None = None) -> list[tuple]:
+  """Distinct (input shape, kernel shape) of the convolutions of the config's
+  model at a training batch (the fine model's per joint: batch x joints)."""
+  num_joints = datasets.joint_set(config.data).num_joints
+  model = build.build_model(config.model, num_joints)
+  batch_size = batch_size or config.train.batch_size
+  width, height = config.data.input_size
+  shapes = set()
+
+  def record(next_fun, args, kwargs, context):
+    if isinstance(context.module, conv.Conv):
+      x = args[0]
+      batch = batch_size * (num_joints if 'fine' in context.module.path
+                            else 1)
+      shapes.add(((batch, *x.shape[1:]),
+                  (*context.module.kernel_size, x.shape[-1],
+                   context.module.features)))
+    return next_fun(*args, **kwargs)
+
+  with nn.intercept_methods(record):
+    jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0),
+                                      jnp.zeros((batch_size, height, width, 3)),
+                                      train=False))
+  return sorted(shapes)
+
+
+def conv_paths(config: ml_collections.ConfigDict, batch_size=None,
+               repeats: int = 10, warmup: int = 2) -> list[dict]:
+  """Seconds of XLA's convolution and of the matmul path on every shape of
+  ``conv_shapes`` (1x1 convolutions left out: they are matmuls already),
+  forward and forward + backward (both gradients), and the path
+  ``conv.uses_matmul`` takes."""
+  results = []
+  for x_shape, kernel_shape in conv_shapes(config, batch_size):
+    if kernel_shape[:2] == (1, 1):
+      continue
+    x = jnp.ones(x_shape, jnp.float32)
+    kernel = jnp.full(kernel_shape, 0.01, jnp.float32)
+    entry = {'input_shape': list(x_shape), 'kernel_shape': list(kernel_shape),
+             'uses_matmul': conv.uses_matmul(*x_shape[1:3],
+                                             kernel_shape[:2])}
+    for name, fn in (('xla', conv.xla_conv), ('matmul', conv.matmul_conv)):
+      gradient = jax.grad(lambda x, k, fn=fn: jnp.sum(jnp.square(fn(x, k))),
+                          argnums=(0, 1))
+      for part, jitted in (('forward', jax.jit(fn)),
+                           ('forward_backward', jax.jit(gradient))):
+        entry[f'{name}_{part}_s'] = summarize(
+            time_calls(jitted, (x, kernel), repeats, warmup))['median']
+    results.append(entry)
+    print(f'  conv {x_shape} * {kernel_shape}: xla '
+          f'{1e3 * entry["xla_forward_backward_s"]:.2f} ms, matmul '
+          f'{1e3 * entry["matmul_forward_backward_s"]:.2f} ms (fwd + bwd)',
+          flush=True)
+  return results
 
 
 def _timed(compiled, args, batch_size: int, repeats: int, warmup: int,
@@ -512,6 +576,17 @@ def format_report(result: dict) -> str:
                  f'compile {entry["compile_s"]:.2f} s, '
                  f'{entry["flops_per_image"] / 1e9:.3f} GFLOP/image, '
                  f'{entry["gflops_per_s"]:.1f} GFLOP/s')
+  if result.get('conv_paths'):
+    lines.append('Convolutions, ms forward / forward + backward (path taken):')
+  for entry in result.get('conv_paths', []):
+    chosen = 'matmul' if entry['uses_matmul'] else 'xla'
+    lines.append(
+        f'  {str(tuple(entry["input_shape"])):20s} * '
+        f'{str(tuple(entry["kernel_shape"])):16s} xla '
+        f'{1e3 * entry["xla_forward_s"]:8.2f} / '
+        f'{1e3 * entry["xla_forward_backward_s"]:8.2f}, matmul '
+        f'{1e3 * entry["matmul_forward_s"]:8.2f} / '
+        f'{1e3 * entry["matmul_forward_backward_s"]:8.2f} ({chosen})')
   reference = result['sgemm']['gflops_per_s']
   lines.append(f'sgemm {result["sgemm"]["size"]}^3 float32: '
                f'{reference:.1f} GFLOP/s (the reference below)')

@@ -17,7 +17,8 @@ for each --poolings at each --batch_sizes (Table 2 beside the paper's K40
 figures); the training step of each --train_stages in images/s; compile
 time, FLOPs (XLA cost analysis), GFLOP/s (and, for training, its share of
 the float32 sgemm GFLOP/s measured in the same run) and peak memory.
---compare=torch times the training steps of launch/torch_twin.py too. --input_steps > 0
+--compare=torch times the training steps of launch/torch_twin.py too;
+--conv_paths times every convolution shape on both conv paths. --input_steps > 0
 also runs the training loop on the config's real input pipeline and reports
 the fraction of time spent waiting for data (needs the config's dataset).
 Prints tables and writes JSON (cascade_jax/benchmark.py documents fields).
@@ -57,6 +58,10 @@ _COMPARE = flags.DEFINE_enum(
     'compare', '', ['', 'torch'],
     'Also time the training steps of the same networks in PyTorch '
     "(launch/torch_twin.py; needs pip install -e '.[compare]').")
+_CONV_PATHS = flags.DEFINE_bool(
+    'conv_paths', False,
+    'Also time every convolution shape of the config on both paths (XLA '
+    'and matmul): the measurement behind conv.uses_matmul.')
 _SEED = flags.DEFINE_integer('seed', 0, 'Parameter and data seed.')
 _OUT = flags.DEFINE_string('out', None, 'Write the results here (JSON).')
 flags.mark_flags_as_required(['config'])
@@ -74,6 +79,9 @@ def main(argv):
       train_batch_size=_TRAIN_BATCH_SIZE.value,
       input_steps=_INPUT_STEPS.value, input_warmup=_INPUT_WARMUP.value,
       seed=_SEED.value)
+  if _CONV_PATHS.value:
+    result['conv_paths'] = benchmark.conv_paths(
+        _CONFIG.value, _TRAIN_BATCH_SIZE.value, _REPEATS.value, _WARMUP.value)
   if _COMPARE.value == 'torch':
     result['torch_train'] = _torch_twin().train(
         _CONFIG.value, _TRAIN_STAGES.value, _TRAIN_BATCH_SIZE.value,

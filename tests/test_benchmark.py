@@ -224,3 +224,18 @@ def test_pmap_cost_analysis_counts_one_device():
   a, b = jnp.ones((num_devices, 8, 16)), jnp.ones((num_devices, 16, 4))
   compiled, _ = benchmark.compile_fn(step, a, b)
   assert benchmark.flops(compiled) == 2 * 8 * 16 * 4
+
+
+def test_conv_paths_time_both_paths_of_every_non_1x1_shape(config):
+  entries = benchmark.conv_paths(config, batch_size=2, repeats=1, warmup=0)
+  shapes = benchmark.conv_shapes(config, batch_size=2)
+  assert len(entries) == sum(kernel[:2] != (1, 1) for _, kernel in shapes)
+  # The fine model's convs run per joint: batch x 11 joints.
+  assert {entry['input_shape'][0] for entry in entries} == {2, 22}
+  for entry in entries:
+    height, width = entry['input_shape'][1:3]
+    kh, kw = entry['kernel_shape'][:2]
+    assert entry['uses_matmul'] == (height * width < kh * kw)
+    assert all(entry[f'{path}_{part}_s'] > 0 for path in ('xla', 'matmul')
+               for part in ('forward', 'forward_backward'))
+  assert any(entry['uses_matmul'] for entry in entries)
