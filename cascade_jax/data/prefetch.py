@@ -1,15 +1,12 @@
-"""Training batches read ahead in a background thread, checkpointably.
+"""Training batches read ahead in a background thread.
 
 `Prefetcher` wraps a grain iterator (`pipeline.make_loader`): a thread takes
 the next batches from it while the training step runs, so the loop's
 ``next()`` finds a batch ready instead of waiting for the worker processes'
-output to be fetched and unpickled. The thread runs ahead of the loop, so the
-state that a checkpoint saves (``get_state``, which grain's Orbax handler
-calls) is the wrapped iterator's state after the last batch the loop TOOK:
-each prefetched batch carries a snapshot of it. ``set_state`` stops the
-thread, drops what it had read ahead and restores the wrapped iterator, so a
-resumed run sees exactly the batches an uninterrupted one would have. Each
-JAX process wraps its own iterator (its slices of the global batches).
+output to be fetched and unpickled. Nothing of it is checkpointed: a resumed
+run positions its loader from the restored step (`make_loader(first_step=)`),
+so the batches read ahead and dropped at a stop are read again. Each JAX
+process wraps its own iterator (its slices of the global batches).
 """
 
 from __future__ import annotations
@@ -23,13 +20,12 @@ _BATCH, _END, _ERROR = 'batch', 'end', 'error'
 
 class Prefetcher:
   """An iterator over ``iterator``'s batches, read up to ``buffer_size``
-  ahead by a thread, with grain's checkpoint interface (``get_state``,
-  ``set_state``, ``start_prefetch``).
+  ahead by a thread.
 
-  The thread starts at the first ``next()`` (or ``start_prefetch``), so a
-  state restored right after construction reads nothing twice. An exception
-  in the thread is raised by the ``next()`` that reaches it, with its own
-  type and message. ``close`` (or leaving a ``with`` block) stops the thread.
+  The thread starts at the first ``next()``. An exception in the thread is
+  raised by the ``next()`` that reaches it, with its own type and message.
+  ``close`` (or leaving a ``with`` block) stops the thread and drops what it
+  had read ahead; ``next()`` after it is an error.
   """
 
   def __init__(self, iterator, buffer_size: int = 2):
@@ -38,20 +34,20 @@ class Prefetcher:
       raise ValueError(f'prefetch buffer_size must be >= 1, got {buffer_size}')
     self._iterator = iterator
     self._buffer_size = buffer_size
-    self._state = iterator.get_state()
-    # The wrapped iterator ran past self._state: rewind before reading on.
-    self._rewind = False
+    self._closed = False
     self._finished = None  # The _END or _ERROR item once the thread met it.
 
   def __iter__(self):
     return self
 
   def __next__(self):
+    if self._closed:
+      raise RuntimeError('next() on a closed Prefetcher: the batches it had '
+                         'read ahead were dropped')
     if self._finished is None:
-      self.start_prefetch()
-      tag, value, state = self._queue.get()
+      self._start()
+      tag, value = self._queue.get()
       if tag == _BATCH:
-        self._state = state
         return value
       self._finished = (tag, value)
     tag, value = self._finished
@@ -59,26 +55,10 @@ class Prefetcher:
       raise value
     raise StopIteration
 
-  def get_state(self):
-    """The wrapped iterator's state after the last batch ``next`` returned."""
-    return self._state
-
-  def set_state(self, state) -> None:
-    """Drops the batches read ahead and moves the wrapped iterator to
-    ``state``; the next batch is the one that followed it."""
-    self.close()
-    self._iterator.set_state(state)
-    self._state = state
-    self._rewind = False
-    self._finished = None
-
-  def start_prefetch(self) -> None:
+  def _start(self) -> None:
     """Starts the thread if it is not running (idempotent)."""
-    if self._thread is not None or self._finished is not None:
+    if self._thread is not None:
       return
-    if self._rewind:
-      self._iterator.set_state(self._state)
-      self._rewind = False
     self._queue = queue.Queue(self._buffer_size)
     self._stop = threading.Event()
     # The thread holds the iterator and its own queue, not this object, so
@@ -89,8 +69,8 @@ class Prefetcher:
     self._thread.start()
 
   def close(self) -> None:
-    """Stops the thread and drops the batches it read ahead (idempotent);
-    ``next`` starts it again from the last batch taken."""
+    """Stops the thread and drops the batches it read ahead (idempotent)."""
+    self._closed = True
     if self._thread is None:
       return
     self._stop.set()
@@ -98,7 +78,6 @@ class Prefetcher:
       _drain(self._queue)  # Frees a thread blocked on a full queue.
       self._thread.join(0.01)
     self._thread = self._queue = self._stop = None
-    self._rewind = True
 
   def __enter__(self):
     return self
@@ -111,15 +90,14 @@ class Prefetcher:
 
 
 def _produce(iterator, out: queue.Queue, stop: threading.Event) -> None:
-  """The thread: queues (tag, batch or exception, state) until stopped."""
+  """The thread: queues (tag, batch or exception) until stopped."""
   try:
     while not stop.is_set():
-      batch = next(iterator)
-      out.put((_BATCH, batch, iterator.get_state()))
+      out.put((_BATCH, next(iterator)))
   except StopIteration:
-    out.put((_END, None, None))
+    out.put((_END, None))
   except Exception as error:  # pylint: disable=broad-except
-    out.put((_ERROR, error, None))
+    out.put((_ERROR, error))
 
 
 def _drain(items: queue.Queue) -> None:
