@@ -2,13 +2,13 @@
 the kernel (issue 16; measurements in BUILD_NOTES.md, speed).
 
 XLA CPU's convolution falls off its fast path when the feature map has fewer
-pixels than the kernel window: a 9x9 conv 128 -> 512 takes 715 ms on the
-paper-size 8x coarse model's 8 x 10 map of bank 2 and 7 ms on 8 x 12; the
-demo's 9x9 conv 16 -> 64 on 6 x 6 maps takes 16 ms forward and backward at
-batch 16, its 12 x 12 twin 12 ms. On such maps the same sum as im2col
-patches times the kernel matrix takes 6 ms and 2.5 ms. The backward pass is
-written by hand (``_matmul_conv_bwd``): under autodiff the patches' gradient
-is as slow as the convolution it replaces.
+pixels than the kernel window: forward, a 9x9 conv 128 -> 512 takes 715 ms
+on the paper-size 8x coarse model's 8 x 10 map of bank 2 and 7 ms on 8 x 12;
+forward and backward, the demo's 9x9 conv 16 -> 64 takes 16 ms on 6 x 6 maps
+at batch 16 and 12 ms on 12 x 12. As im2col patches times the kernel matrix
+the same sums take 6.5 ms and 2.5 ms. The backward pass is written by hand
+(``_matmul_conv_bwd``): under autodiff the patches' gradient is as slow as
+the convolution it replaces.
 
 ``conv2d_same`` chooses the path per shape with ``uses_matmul``; ``Conv``
 is ``flax.linen.Conv`` (stride 1, 'SAME', same parameter names, shapes and
