@@ -166,14 +166,19 @@ def test_official_mpii_hand_computed():
   assert evaluate.official_scores(predictions, 'coarse', 'synthetic_pose') == []
 
 
-def test_report_text_mpii_table4_layout_and_torso_extra():
-  predictions = scoring_fixtures.mpii_people()
+def _report_text(predictions, joint_set, dataset: str) -> str:
+  """launch.eval's text for the 'coarse' predictions of a fixture, step 7."""
   thresholds = np.linspace(0.0, 0.2, 21)
-  scored = {'coarse': evaluate.score(predictions, 'coarse', MPII, thresholds)}
+  scored = {'coarse': evaluate.score(predictions, 'coarse', joint_set,
+                                     thresholds)}
   officials = {'coarse': evaluate.official_scores(predictions, 'coarse',
-                                                  'mpii')}
-  text = evaluate._report(scored, officials, MPII, thresholds, 7,
+                                                  dataset)}
+  return evaluate._report(scored, officials, joint_set, thresholds, 7,
                           'coarse')['text']
+
+
+def test_report_text_mpii_table4_layout_and_torso_extra():
+  text = _report_text(scoring_fixtures.mpii_people(), MPII, 'mpii')
   lines = text.splitlines()
   assert lines[0] == ('Step 7: MPII PCKh@0.5, paper Table 4 layout, MPII '
                       'official (Matlab) (Head = mean of upper neck and head '
@@ -193,13 +198,7 @@ def test_report_text_mpii_table4_layout_and_torso_extra():
 
 
 def test_report_text_flic_names_each_convention():
-  predictions = scoring_fixtures.flic_people()
-  thresholds = np.linspace(0.0, 0.2, 21)
-  scored = {'coarse': evaluate.score(predictions, 'coarse', FLIC, thresholds)}
-  officials = {'coarse': evaluate.official_scores(predictions, 'coarse',
-                                                  'flic')}
-  text = evaluate._report(scored, officials, FLIC, thresholds, 7,
-                          'coarse')['text']
+  text = _report_text(scoring_fixtures.flic_people(), FLIC, 'flic')
   assert ('Step 7: FLIC PCK@0.05, paper Table 3 layout, official scorer '
           '(MODEC): observer-centric labels') in text
   assert 'person-centric labels as trained' in text
