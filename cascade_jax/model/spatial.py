@@ -6,10 +6,23 @@ passing on a graph over joint locations, in the log domain: the marginal of
 joint a is
 
   log m_a = sum over pairs p = (a, v) of
-            log( softplus(k_p) * relu(h_v) + softplus(b_p) ),
+            w_p * log( softplus(k_p) * relu(h_v) + softplus(b_p) ),
 
 ``*`` a 2D convolution (by FFT) at heat-map resolution, h_v the coarse
-heat-map of joint v, k_p a kernel and b_p a bias per pair. The sources v of
+heat-map of joint v, k_p a kernel, b_p a bias and w_p a weight per pair.
+With every w_p = 1 this is the paper's product of messages.
+
+Initialisation (issue 15): the model starts as the identity on the coarse
+heat-maps, so that a short or interrupted spatial stage cannot cost accuracy:
+the joint's own pair (a, a) has weight 1 and a delta kernel, the pairwise
+terms (neighbours and torso) weight ``pairwise_weight_init`` (default 0), so
+that at initialisation m_a = relu(h_a) + softplus(b_aa) (up to the kernel
+floor, 1e-6 of the map's mass): the same argmax as h_a wherever h_a has a
+positive maximum. Training grows the pairwise weights (their gradient is the
+log-message's covariance with the target, non-zero from the first step); the
+pairwise kernels start from the offset histograms. ``pairwise_weight_init``
+= 1 starts from the paper's full product instead, which a short stage can
+make worse than the coarse model (BUILD_NOTES.md, issue 15). The sources v of
 joint a are a itself, its skeleton neighbours (`JointSet.edges`) and the
 torso: the ground-truth torso position, given with every example (FLIC's
 torsobox centre, MPII's objpos), enters as an extra joint (index J) whose
@@ -120,7 +133,7 @@ class SpatialModel(nn.Module):
   """The MRF's marginals from coarse heat-maps and the torso position.
 
   Parameters: 'kernels' [P, kh, kw] and 'biases' [P], both before softplus,
-  one per pair of `pairs(num_joints, edges)`.
+  and 'weights' [P], one per pair of `pairs(num_joints, edges)`.
 
   Attributes:
     num_joints: J, the coarse model's joints (the torso is joint J).
@@ -129,10 +142,13 @@ class SpatialModel(nn.Module):
     kernel_size: (kh, kw), odd; `kernel_shape` of the heat-map size covers
       every offset.
     kernel_file: .npz written by `spatial_kernels.save` whose 'kernels' (the
-      offset histograms, each summing to 1) initialise the kernels; '' starts
-      from uniform kernels.
+      offset histograms, each summing to 1) initialise the pairwise kernels;
+      '' starts them uniform. The self pairs (a, a) start as a delta.
     bias_init: softplus(b_p) at initialisation, the floor of every message.
     torso_sigma: width in cells of the torso joint's Gaussian heat-map.
+    pairwise_weight_init: w_p of the pairs (a, v != a) at initialisation; 0
+      (default) makes the initial output the coarse heat-maps, 1 is the
+      paper's product of messages from the histogram prior.
   """
   num_joints: int
   edges: tuple[tuple[int, int], ...]
@@ -141,6 +157,7 @@ class SpatialModel(nn.Module):
   kernel_file: str = ''
   bias_init: float = 0.01
   torso_sigma: float = 1.0
+  pairwise_weight_init: float = 0.0
 
   @nn.compact
   def __call__(self, heatmaps: jax.Array, torso: jax.Array) -> jax.Array:
@@ -166,6 +183,8 @@ class SpatialModel(nn.Module):
         self._initial_kernels(graph), jnp.float32))
     biases = self.param('biases', lambda _: jnp.full(
         (len(graph),), inverse_softplus(self.bias_init), jnp.float32))
+    weights = self.param('weights', lambda _: jnp.asarray(
+        initial_weights(graph, self.pairwise_weight_init), jnp.float32))
     torso_map = torso_heatmap(torso, (height, width), self.stride,
                               self.torso_sigma)
     joints = jnp.concatenate([heatmaps, torso_map[..., None]], axis=-1)
@@ -176,16 +195,27 @@ class SpatialModel(nn.Module):
     # Rounding in the FFT can leave a hair below the exact (>= 0) convolution;
     # the bias keeps messages positive far above it.
     one_hot = jax.nn.one_hot(graph[:, 0], self.num_joints)  # [P, J]
-    return jnp.log(messages) @ one_hot
+    return (jnp.log(messages) * weights) @ one_hot
 
   def _initial_kernels(self, graph: np.ndarray) -> np.ndarray:
-    """[P, kh, kw] kernel parameters: softplus^-1 of the offset histograms."""
+    """[P, kh, kw] kernel parameters: softplus^-1 of the offset histograms
+    (uniform without a kernel file), and of a delta for the self pairs."""
     kh, kw = self.kernel_size
     if not self.kernel_file:
       probabilities = np.full((len(graph), kh, kw), 1.0 / (kh * kw))
     else:
-      probabilities = load_kernels(self.kernel_file, graph, self.kernel_size)
+      probabilities = np.array(load_kernels(self.kernel_file, graph,
+                                            self.kernel_size), np.float64)
+    is_self = graph[:, 0] == graph[:, 1]
+    probabilities[is_self] = 0.0
+    probabilities[is_self, kh // 2, kw // 2] = 1.0
     return inverse_softplus(np.maximum(probabilities, KERNEL_FLOOR))
+
+
+def initial_weights(graph: np.ndarray, pairwise: float) -> np.ndarray:
+  """[P] w_p at initialisation: 1 for the self pairs (a, a), ``pairwise``
+  for the others."""
+  return np.where(graph[:, 0] == graph[:, 1], 1.0, float(pairwise))
 
 
 def load_kernels(path: str, graph: np.ndarray,
@@ -254,6 +284,10 @@ def default_config(kernel_file: str,
       'bias_init': 0.01,          # softplus(b) at initialisation
       'torso_sigma': 1.0,         # the torso joint's Gaussian, in cells
       'histogram_smoothing': 1.0,  # Gaussian blur of the histograms, in cells
+      # w of the pairwise (neighbour, torso) terms at initialisation: 0 starts
+      # from the coarse heat-maps (a short stage cannot cost accuracy), 1
+      # from the paper's product with the histogram prior (issue 15).
+      'pairwise_weight_init': 0.0,
   })
 
 
@@ -291,4 +325,5 @@ def build(config: ml_collections.ConfigDict, joint_set,
       kernel_size=kernel_shape(heatmap_size),
       kernel_file=settings.kernel_file if initial_kernels else '',
       bias_init=settings.bias_init,
-      torso_sigma=settings.torso_sigma)
+      torso_sigma=settings.torso_sigma,
+      pairwise_weight_init=settings.get('pairwise_weight_init', 0.0))

@@ -19,10 +19,11 @@ def _edges(joint_set):
   return tuple(tuple(int(i) for i in e) for e in joint_set.edge_indices)
 
 
-def _model(joint_set, heatmap_size, kernel_file=''):
+def _model(joint_set, heatmap_size, kernel_file='', pairwise_weight_init=0.0):
   return spatial.SpatialModel(
       num_joints=joint_set.num_joints, edges=_edges(joint_set), stride=STRIDE,
-      kernel_size=spatial.kernel_shape(heatmap_size), kernel_file=kernel_file)
+      kernel_size=spatial.kernel_shape(heatmap_size), kernel_file=kernel_file,
+      pairwise_weight_init=pairwise_weight_init)
 
 
 @pytest.mark.parametrize('map_hw, kernel_hw', [
@@ -154,7 +155,9 @@ def test_torso_picks_the_annotated_one_of_two_identical_people(
                       else (_RIGHT, _LEFT))
   coarse = _two_people_heatmaps(annotated, other)
   torso = heatmaps.heatmap_to_input(_torso(annotated), STRIDE)[None]
-  model = _model(joint_sets.FLIC, _MAP_HW, kernel_file)
+  # The paper's product (every pair weighted 1), as training grows it.
+  model = _model(joint_sets.FLIC, _MAP_HW, kernel_file,
+                 pairwise_weight_init=1.0)
   variables = model.init(jax.random.key(0), coarse, torso)
   log_marginals = model.apply(variables, coarse, torso)
   found, _ = heatmaps.decode(np.asarray(log_marginals), STRIDE)
@@ -174,11 +177,90 @@ def test_kernels_start_from_the_file(kernel_file):
   model = _model(joint_sets.FLIC, _MAP_HW, path)
   params = model.init(jax.random.key(0), jnp.zeros((1, *_MAP_HW, 11)),
                       jnp.zeros((1, 2)))['params']
+  is_self = graph[:, 0] == graph[:, 1]
   chex.assert_trees_all_close(
-      jax.nn.softplus(params['kernels']),
-      np.maximum(histograms, spatial.KERNEL_FLOOR), rtol=1e-4)
+      jax.nn.softplus(params['kernels'])[~is_self],
+      np.maximum(histograms, spatial.KERNEL_FLOOR)[~is_self], rtol=1e-4)
+  # A joint's own pair starts as a delta: 1 at offset 0, the floor elsewhere.
+  delta = np.full(histograms.shape[1:], spatial.KERNEL_FLOOR)
+  delta[_MAP_HW[0] - 1, _MAP_HW[1] - 1] = 1.0
+  chex.assert_trees_all_close(jax.nn.softplus(params['kernels'])[is_self],
+                              np.broadcast_to(delta, (11, *delta.shape)),
+                              rtol=1e-4)
   chex.assert_trees_all_close(jax.nn.softplus(params['biases']),
                               np.full(len(graph), 0.01), rtol=1e-5)
+  np.testing.assert_array_equal(params['weights'],
+                                np.where(is_self, 1.0, 0.0))
+
+
+@pytest.mark.parametrize('pairwise', [0.0, 1.0])
+def test_weights_scale_each_pairs_log_message(kernel_file, pairwise):
+  """log m_a = sum_p w_p log(message_p): with w = 1 the paper's product,
+  computed here pair by pair with scipy's convolution."""
+  rng = np.random.default_rng(3)
+  coarse = rng.normal(size=(1, *_MAP_HW, 11)).astype(np.float32)
+  torso = np.array([[70.0, 60.0]], np.float32)
+  model = _model(joint_sets.FLIC, _MAP_HW, kernel_file, pairwise)
+  params = model.init(jax.random.key(0), coarse, torso)['params']
+  graph = spatial.pairs(11, _edges(joint_sets.FLIC))
+  kernels = np.asarray(jax.nn.softplus(params['kernels']), np.float64)
+  biases = np.asarray(jax.nn.softplus(params['biases']), np.float64)
+  torso_map = np.asarray(spatial.torso_heatmap(torso, _MAP_HW, STRIDE, 1.0))
+  sources = np.concatenate([coarse, torso_map[..., None]], -1)[0]
+  expected = np.zeros((*_MAP_HW, 11))
+  for p, (a, v) in enumerate(graph):
+    message = scipy.signal.convolve2d(np.maximum(sources[..., v], 0),
+                                      kernels[p], mode='same') + biases[p]
+    weight = 1.0 if a == v else pairwise
+    expected[..., a] += weight * np.log(message)
+  chex.assert_trees_all_close(model.apply({'params': params}, coarse, torso)[0],
+                              expected, atol=2e-4)
+
+
+@pytest.mark.parametrize('seed', [0, 1, 2])
+def test_initial_output_is_the_coarse_heatmaps(kernel_file, seed):
+  """At initialisation exp(log m_a) = relu(h_a) + softplus(b_aa): the
+  coarse heat-maps (up to the kernel floor), so the MRF's argmax is the
+  coarse argmax for every joint and example whose map has a positive peak,
+  and a spatial stage stopped at any step starts from the coarse model."""
+  rng = np.random.default_rng(seed)
+  # Trained-looking maps: bumps at random places, a second person, noise.
+  people = rng.uniform([2, 2], [22, 14], (3, 2, 11, 2))  # [B, person, J, 2]
+  coarse = np.stack([_two_people_heatmaps(*pair)[0] for pair in people])
+  coarse = (coarse * rng.uniform(0.3, 1.0, (3, 1, 1, 11))
+            + rng.normal(0.0, 0.05, coarse.shape)).astype(np.float32)
+  torso = rng.uniform(0, 150, (3, 2)).astype(np.float32)
+  model = _model(joint_sets.FLIC, _MAP_HW, kernel_file)
+  variables = model.init(jax.random.key(0), coarse, torso)
+  log_marginals = jax.jit(model.apply)(variables, coarse, torso)
+  chex.assert_trees_all_close(jnp.exp(log_marginals) - 0.01,
+                              np.maximum(coarse, 0.0), atol=1e-4)
+  found, _ = heatmaps.decode(np.asarray(log_marginals), STRIDE)
+  plain, _ = heatmaps.decode(coarse, STRIDE)
+  np.testing.assert_array_equal(found, plain)
+
+
+def test_training_grows_the_pairwise_weights(kernel_file):
+  """From the identity start E3's gradient reaches the pairwise weights
+  (and through them their kernels) at the first step."""
+  coarse = jnp.asarray(_two_people_heatmaps(_RIGHT, _LEFT))
+  torso = jnp.asarray(heatmaps.heatmap_to_input(_torso(_RIGHT), STRIDE)[None])
+  targets, weights = heatmaps.encode(
+      heatmaps.heatmap_to_input(_RIGHT, STRIDE), np.ones(11), _MAP_HW, STRIDE)
+  model = _model(joint_sets.FLIC, _MAP_HW, kernel_file)
+  params = model.init(jax.random.key(0), coarse, torso)['params']
+
+  def loss(params):
+    return spatial.spatial_loss(model.apply({'params': params}, coarse, torso),
+                                targets[None], weights[None])
+
+  grads = jax.grad(loss)(params)
+  graph = spatial.pairs(11, _edges(joint_sets.FLIC))
+  pairwise = graph[:, 0] != graph[:, 1]
+  assert np.all(np.abs(np.asarray(grads['weights'])[pairwise]) > 0)
+  # Descending it lowers E3 (the torso message favours the annotated person).
+  stepped = dict(params, weights=params['weights'] - 0.5 * grads['weights'])
+  assert float(loss(stepped)) < float(loss(params))
 
 
 def test_kernel_file_for_another_graph_or_size_is_rejected(kernel_file):
@@ -196,7 +278,6 @@ def test_kernel_file_for_another_graph_or_size_is_rejected(kernel_file):
     ('all negative', -np.ones((2, 16, 24, 11))),
 ])
 def test_gradients_are_finite(kernel_file, name, coarse):
-  del name
   coarse = jnp.asarray(coarse, jnp.float32)
   model = _model(joint_sets.FLIC, _MAP_HW, kernel_file)
   torso = jnp.array([[70.0, 60.0], [10.0, 120.0]])
@@ -214,7 +295,11 @@ def test_gradients_are_finite(kernel_file, name, coarse):
   value, grads = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))(
       variables['params'], coarse)
   chex.assert_tree_all_finite((value, grads))
-  assert float(jnp.abs(grads[0]['kernels']).max()) > 0
+  # The torso message varies over the map even where the coarse maps are
+  # flat: the pairwise weights always get a gradient.
+  assert float(jnp.abs(grads[0]['weights']).max()) > 0
+  if name == 'random':  # The self pairs' kernels see the maps' variation.
+    assert float(jnp.abs(grads[0]['kernels']).max()) > 0
 
 
 def test_spatial_loss_is_the_cross_entropy_of_the_normalised_target():
