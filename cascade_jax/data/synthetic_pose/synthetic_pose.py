@@ -36,7 +36,9 @@ from cascade_jax import joint_sets
 from cascade_jax.data import features
 from cascade_jax.data import synthetic_figures
 
-_SPLIT_IDS = {'train': 0, 'test': 1}
+# 'unlabelled': images without labels, for exports that need a third split
+# (MPII's test images); the builder itself writes 'train' and 'test'.
+_SPLIT_IDS = {'train': 0, 'test': 1, 'unlabelled': 2}
 MAX_DISTRACTORS = 2
 
 
@@ -160,6 +162,17 @@ class SyntheticPose(tfds.core.GeneratorBasedBuilder):
 def make_example(config: SyntheticPoseConfig, split: str, index: int) -> dict:
   """Renders example ``index`` of ``split``: a dict of the builder's features,
   the image as PNG bytes."""
+  scene, record = render_example(config, split, index)
+  return {'image': synthetic_figures.encode_png(scene.image), **record}
+
+
+def render_example(config: SyntheticPoseConfig, split: str, index: int
+                   ) -> tuple[synthetic_figures.Scene, dict]:
+  """(scene, features but the image) of example ``index`` of ``split``.
+
+  Shared by the builder and the exports in other formats
+  (`cascade_jax.data.export`), so that both hold the same people.
+  """
   if split not in _SPLIT_IDS:
     raise ValueError(f'unknown split {split!r}; known: {sorted(_SPLIT_IDS)}')
   rng = np.random.default_rng([config.seed, _SPLIT_IDS[split], index])
@@ -175,8 +188,7 @@ def make_example(config: SyntheticPoseConfig, split: str, index: int) -> dict:
   distractors = np.zeros((MAX_DISTRACTORS, joint_set.num_joints, 2), np.float32)
   for k, other in enumerate(scene.distractors):
     distractors[k] = other.joints_for(joint_set)
-  return {
-      'image': synthetic_figures.encode_png(scene.image),
+  return scene, {
       'joints': joints.astype(np.float32),
       'visible': synthetic_figures.visible_in(joints, config.image_size),
       'torso_box': torso_box.astype(np.float32),
