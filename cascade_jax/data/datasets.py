@@ -7,7 +7,8 @@ files in `data.manual_dir` (default <data_dir>/downloads/manual; each
 builder's MANUAL_DOWNLOAD_INSTRUCTIONS say which) with the builder config
 `data.builder_config` ('flic' / 'flic_plus', 'mpii', 'lsp' / 'lsp_extended');
 `data.bad_images` ('error', default, or 'skip') says what a build does with
-an unreadable image (`manual_files.generate`).
+an unreadable image (`manual_files.generate`); MPII's `data.valid_split_file`
+('' = the standard split) names another validation split (`mpii.build`).
 
 MPII and LSP crops are scale-normalised by default: the crop side is
 `data.box_scale` * the person's height (record 'person_scale'). With
@@ -73,7 +74,8 @@ def load_split(config: ml_collections.ConfigDict, split: str):
   if config.name == 'mpii':
     from cascade_jax.data.mpii import mpii  # pylint: disable=g-import-not-at-top
     builder = mpii.build(_manual_dir(config), config.data_dir,
-                         _bad_images(config))
+                         _bad_images(config),
+                         config.get('valid_split_file', ''))
     return _person_scale(_jpeg_bytes(builder, split), config), joint_sets.MPII
   if config.name == 'lsp':
     from cascade_jax.data.lsp import lsp  # pylint: disable=g-import-not-at-top

@@ -5,6 +5,10 @@ files; see `MANUAL_DOWNLOAD_INSTRUCTIONS`. Splits:
   train       annotated persons of the training images, minus validation;
   validation  the 2958 persons of the standard split (Tompson et al.), in the
               order of valid_split.json (= gt_valid.mat, valid_images.txt);
+              or, with ``valid_split_file`` (config data.valid_split_file),
+              the persons that .mat lists (valid_annolist.mat's layout:
+              RELEASE_img_index, RELEASE_person_index, 1-based), for files
+              other than the real release (`launch.export_synthetic`);
   test        every person of the test images with objpos and scale
               (unlabelled: joints zero, visible False).
 
@@ -196,9 +200,20 @@ def read_release(path: os.PathLike | str) -> MpiiRelease:
   return MpiiRelease(names, is_train, parse_annolist(annolist, path))
 
 
-def split_persons(release: MpiiRelease, path: str) -> dict[str, list]:
-  """{split: [(image index, person index), ...]}, all 0-based."""
-  validation = [tuple(pair) for pair in valid_split.load().tolist()]
+def split_persons(release: MpiiRelease, path: str,
+                  valid_split_file: str = '') -> dict[str, list]:
+  """{split: [(image index, person index), ...]}, all 0-based; validation
+  from ``valid_split_file`` ('' = the standard split, valid_split.json)."""
+  if valid_split_file:
+    split_name = valid_split_file
+    pairs = valid_split.load_other(valid_split_file)
+  else:
+    split_name = 'valid_split.json'
+    pairs = valid_split.load()
+  validation = [tuple(pair) for pair in pairs.tolist()]
+  if len(set(validation)) != len(validation):
+    raise manual_files.ManualFileError(
+        f'{split_name}: the validation split lists a person twice')
   for image, person in validation:
     if (image >= len(release.persons) or person >= len(release.persons[image])
         or not release.is_train[image]
@@ -207,9 +222,10 @@ def split_persons(release: MpiiRelease, path: str) -> dict[str, list]:
         or not release.persons[image][person].has_head_box):
       raise manual_files.ManualFileError(
           f'{path}: the validation person RELEASE_img_index={image + 1}, '
-          f'RELEASE_person_index={person + 1} (valid_split.json) should be an '
+          f'RELEASE_person_index={person + 1} ({split_name}) should be an '
           'annotated person of a training image with objpos, scale and a '
-          f'head box (PCKh); is this {ANNOTATION_FILE}?')
+          f'head box (PCKh); is this {ANNOTATION_FILE}'
+          + (' and the split made for it?' if valid_split_file else '?'))
   held_out = set(validation)
   train, test = [], []
   for image, persons in enumerate(release.persons):
@@ -223,19 +239,21 @@ def split_persons(release: MpiiRelease, path: str) -> dict[str, list]:
   return {'train': train, 'validation': validation, 'test': test}
 
 
-def read_validation_persons(path: os.PathLike | str) -> list[MpiiPerson]:
+def read_validation_persons(path: os.PathLike | str,
+                            valid_split_file: str = '') -> list[MpiiPerson]:
   """The validation persons, in split order, from MPII's own annotations.
 
   ``path``: the RELEASE file (mpii_human_pose_v1_u12_1.mat; persons chosen
-  by valid_split.json) or valid_annolist.mat (one annorect per entry).
-  Scoring against these avoids gt_valid.mat's 13 zeroed coordinates.
+  by valid_split.json, or by ``valid_split_file``) or valid_annolist.mat
+  (one annorect per entry). Scoring against these avoids gt_valid.mat's 13
+  zeroed coordinates.
   """
   path = os.fspath(path)
   names = {name for name, _, _ in scipy.io.whosmat(path)}
   if 'RELEASE' in names:
     release = read_release(path)
     return [release.persons[image][person] for image, person
-            in split_persons(release, path)['validation']]
+            in split_persons(release, path, valid_split_file)['validation']]
   annolist = manual_files.load_mat(
       path, ('annolist',), 'MPII annotations: the RELEASE struct or '
       'valid_annolist.mat\'s annolist')['annolist']
@@ -257,9 +275,13 @@ class MpiiPose(tfds.core.GeneratorBasedBuilder):
   RELEASE_NOTES = manual_files.BUILDER_RELEASE_NOTES
   MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
 
-  def __init__(self, *, bad_images: str = 'error', **kwargs):
-    """Args: bad_images, 'error' or 'skip' (manual_files.generate)."""
+  def __init__(self, *, bad_images: str = 'error', valid_split_file: str = '',
+               **kwargs):
+    """Args: bad_images, 'error' or 'skip' (manual_files.generate);
+    valid_split_file, '' for the standard validation split or a .mat in
+    valid_annolist.mat's layout."""
     self._bad_images = manual_files.check_bad_images(bad_images)
+    self._valid_split_file = os.fspath(valid_split_file)
     super().__init__(file_format='array_record', **kwargs)
 
   def _info(self) -> tfds.core.DatasetInfo:
@@ -290,8 +312,11 @@ class MpiiPose(tfds.core.GeneratorBasedBuilder):
     path = os.path.join(dl_manager.manual_dir, ANNOTATION_FILE)
     release = read_release(path)
     image_dir = os.path.join(dl_manager.manual_dir, IMAGE_FOLDER)
+    self.info.metadata['valid_split'] = split_description(
+        self._valid_split_file)
     return {split: self._generate_examples(split, release, image_dir, pairs)
-            for split, pairs in split_persons(release, path).items()}
+            for split, pairs in split_persons(
+                release, path, self._valid_split_file).items()}
 
   def _generate_examples(self, split, release, image_dir, pairs):
     # The persons of an image are consecutive: read it once for all of them.
@@ -347,12 +372,31 @@ def _distance(person: MpiiPerson, point: np.ndarray) -> float:
   return float(np.linalg.norm(centre - point))
 
 
+def split_description(valid_split_file: str) -> str:
+  """What the builder's metadata records as its validation split."""
+  if not valid_split_file:
+    return 'standard (valid_split.json)'
+  return os.path.abspath(valid_split_file)
+
+
 def build(manual_dir: os.PathLike | str, data_dir: os.PathLike | str,
-          bad_images: str = 'error') -> MpiiPose:
+          bad_images: str = 'error',
+          valid_split_file: os.PathLike | str = '') -> MpiiPose:
   """Builds MPII from ``manual_dir`` into ``data_dir`` (a no-op when already
   built) and returns the builder. ``bad_images``: 'error' or 'skip' (see
-  `manual_files.generate`)."""
-  builder = MpiiPose(data_dir=os.fspath(data_dir), bad_images=bad_images)
+  `manual_files.generate`); ``valid_split_file``: '' for the standard
+  validation split, else a .mat in valid_annolist.mat's layout. A data_dir
+  built with another validation split is refused, not silently reused."""
+  valid_split_file = os.fspath(valid_split_file)
+  builder = MpiiPose(data_dir=os.fspath(data_dir), bad_images=bad_images,
+                     valid_split_file=valid_split_file)
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
       manual_dir=os.fspath(manual_dir)))
+  built_with = builder.info.metadata.get('valid_split',
+                                         split_description(''))
+  if built_with != split_description(valid_split_file):
+    raise manual_files.ManualFileError(
+        f'{builder.data_dir} was built with the validation split '
+        f'{built_with}, not data.valid_split_file={valid_split_file!r}: use '
+        'another data.data_dir (or delete that one) to build with this split')
   return builder

@@ -1,5 +1,8 @@
 """The standard MPII validation split (Tompson et al.): 2958 persons.
 
+Another split (for other files in the release's format, e.g. the synthetic
+export) is read by `load_other` from a .mat in valid_annolist.mat's layout.
+
 Shipped as valid_split.json beside this module, derived from the split's
 valid_annolist.mat (its RELEASE_img_index and RELEASE_person_index, 1-based
 indices into mpii_human_pose_v1_u12_1.mat). Regenerate it with
@@ -47,6 +50,24 @@ def write(valid_annolist: os.PathLike | str,
         _INDEX_FIELDS[0]: pairs[:, 0].tolist(),
         _INDEX_FIELDS[1]: pairs[:, 1].tolist(),
     }, f)
+
+
+def load_other(path: os.PathLike | str) -> np.ndarray:
+  """[N, 2] int: the 0-based (image, person) pairs of a validation split other
+  than the standard one, from a .mat in valid_annolist.mat's layout
+  (RELEASE_img_index, RELEASE_person_index, 1-based), in the file's order:
+  `data.valid_split_file`, e.g. the one `launch.export_synthetic` writes."""
+  path = os.fspath(path)
+  if not path.endswith('.mat'):
+    raise manual_files.ManualFileError(
+        f'data.valid_split_file={path}: expected a .mat with '
+        f'{_INDEX_FIELDS} (1-based), as valid_annolist.mat')
+  pairs = read_valid_annolist(path)
+  if pairs.min() < 1:
+    raise manual_files.ManualFileError(
+        f'{path}: {_INDEX_FIELDS} are 1-based (Matlab), got the minimum '
+        f'{pairs.min()}')
+  return pairs - 1
 
 
 def load(path: os.PathLike | str = SPLIT_FILE) -> np.ndarray:
