@@ -61,7 +61,9 @@ TABLE_THRESHOLDS = (0.05, 0.2)
 
 def predict_split(state, source, spec: pipeline.CropSpec, batch_size: int,
                   is_cascade: bool, subpixel: bool = False,
-                  fusion: dict | None = None) -> dict[str, np.ndarray]:
+                  fusion: dict | None = None,
+                  flip_permutation: tuple[int, ...] | None = None
+                  ) -> dict[str, np.ndarray]:
   """Predicts every record of ``source`` in order.
 
   Args:
@@ -73,6 +75,8 @@ def predict_split(state, source, spec: pipeline.CropSpec, batch_size: int,
     subpixel: quarter-cell (coarse) / quarter-pixel (fine) refinement.
     fusion: a cascade's fusion rule (`fusion_options` of the eval config);
       default the paper's fine argmax.
+    flip_permutation: the joint set's ``flip_permutation`` to run the flip
+      test (`inference.predict`); None: plain prediction.
 
   Returns:
     'coarse', 'coarse_quarter', 'coarse_dark' [N, J, 2] (and 'cascade'
@@ -89,7 +93,7 @@ def predict_split(state, source, spec: pipeline.CropSpec, batch_size: int,
   p_predict_step = jax.pmap(
       functools.partial(steps.predict_step, is_cascade=is_cascade,
                         stride=spec.stride, subpixel=subpixel,
-                        **(fusion or {})),
+                        flip_permutation=flip_permutation, **(fusion or {})),
       axis_name=steps.AXIS)
   loader = pipeline.make_loader(source, spec, batch_size, train=False, seed=0,
                                 shard_by_process=False)
@@ -198,15 +202,32 @@ def official_file_predictions(pred, dataset: str) -> np.ndarray:
   return np.asarray(pred)
 
 
-def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict:
+def require_checkpoint(workdir: str) -> None:
+  """Raises FileNotFoundError, saying what to do, unless ``workdir`` holds a
+  checkpoint (checked before any data are read or built)."""
+  directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
+  steps_saved = ([name for name in os.listdir(directory) if name.isdigit()]
+                 if os.path.isdir(directory) else [])
+  if not steps_saved:
+    raise FileNotFoundError(
+        f'no checkpoint in {directory}: train first (python -m launch.train '
+        f'--config=... --workdir={workdir}), or point --workdir at a '
+        'training run')
+
+
+def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
+                        flip: bool = False) -> dict:
   """Evaluates the latest checkpoint of ``workdir``; prints and writes results.
 
   A cascade is scored twice, on its coarse predictions and on its final
   (fine) ones; with a spatial model also on the MRF's argmax and on the fine
-  model at the coarse argmax (the same parameters without the MRF). Writes
-  ``workdir``/eval/results.json, pck_curves.png and predictions.npz, and
-  returns the results dict.
+  model at the coarse argmax (the same parameters without the MRF). With
+  ``flip`` every prediction is the flip test's (`inference.predict`). Writes
+  ``workdir``/eval/results.json, pck_curves.png and predictions.npz
+  (``workdir``/eval_flip/ with ``flip``, so that the plain evaluation the
+  report reads stays), and returns the results dict.
   """
+  require_checkpoint(workdir)
   source, joint_set = datasets.load_split(config.data, config.data.eval_split)
   model = build.build_model(
       config.model, joint_set.num_joints,
@@ -220,7 +241,9 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict
 
   predictions = predict_split(state, source, spec, config.eval.batch_size,
                               is_cascade, config.eval.subpixel,
-                              fusion_options(config.eval))
+                              fusion_options(config.eval),
+                              tuple(joint_set.flip_permutation.tolist())
+                              if flip else None)
   thresholds = np.linspace(0.0, config.eval.max_threshold,
                            config.eval.num_thresholds)
   methods = tuple(m for m in METHODS if m in predictions)
@@ -229,12 +252,17 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict
   officials = {m: official_scores(predictions, m, config.data.name)
                for m in methods}
   report = _report(scored, officials, joint_set, thresholds, step, final)
+  report['json']['flip'] = flip
+  if flip:
+    report['text'] = ('Flip test: every prediction averages the heat-maps of '
+                      'the image and its mirror.\n\n' + report['text'])
   print(report['text'])
 
-  out_dir = os.path.join(workdir, 'eval')
+  out_dir = os.path.join(workdir, 'eval_flip' if flip else 'eval')
   os.makedirs(out_dir, exist_ok=True)
   title = (f'{config.data.name}/{config.data.builder_config} '
-           f'{config.data.eval_split}, step {step}')
+           f'{config.data.eval_split}, step {step}' + (', flip test' if flip
+                                                       else ''))
   curves_png = plots.plot_per_joint_curves(
       thresholds, scored[final]['curve'], joint_set,
       os.path.join(out_dir, 'pck_curves.png'), title=f'{final}: {title}')

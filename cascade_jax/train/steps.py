@@ -23,8 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cascade_jax import heatmaps
-from cascade_jax.model import cascade
+from cascade_jax import inference
 from cascade_jax.model import fine
 from cascade_jax.model import losses
 from cascade_jax.model import spatial
@@ -166,42 +165,18 @@ def make_eval_step(is_cascade: bool):
 
 def predict_step(state: TrainState, batch, *, is_cascade: bool,
                  stride: int, subpixel: bool, fusion: str = 'fine',
-                 fine_min_peak: float = 0.0, cell_margin: float = 0.0) -> dict:
-  """Joint predictions in input pixels for the host-side evaluation.
-
-  Returns 'coarse' [per_device, J, 2] (argmax of the coarse heat-maps), its
-  'scores' [per_device, J], the same heat-maps decoded sub-pixel as
-  'coarse_quarter' (a quarter cell towards the larger neighbour) and
-  'coarse_dark' (``heatmaps.decode_dark``), and for a cascade 'cascade'
-  [per_device, J, 2] (the fine answer combined with the coarse one by
-  ``fusion``: ``cascade.locations``) and its 'fine_scores' [per_device, J].
-  A cascade with a spatial model adds 'spatial' (argmax of its marginals,
-  where the windows are cut) and 'cascade_no_spatial' (the fine model on
-  windows at the coarse argmax: the same parameters without the spatial
-  model).
-  """
-  images = _images(batch)
-  outputs = state.apply_fn({'params': state.params}, images, train=False,
-                           **_torso(batch))
-  coarse_maps = outputs.coarse_heatmaps if is_cascade else outputs
-  joints, scores = heatmaps.decode(coarse_maps, stride, subpixel)
-  predictions = {'coarse': joints, 'scores': scores,
-                 'coarse_quarter': heatmaps.decode(coarse_maps, stride,
-                                                   subpixel=True)[0],
-                 'coarse_dark': heatmaps.decode_dark(coarse_maps, stride)[0]}
-  fuse = functools.partial(cascade.locations, pooling=stride, fusion=fusion,
-                           min_peak=fine_min_peak, cell_margin=cell_margin,
-                           subpixel=subpixel)
-  if is_cascade and outputs.spatial_heatmaps is not None:
-    predictions['spatial'], _ = heatmaps.decode(outputs.spatial_heatmaps,
-                                                stride, subpixel)
-    coarse_centres, _ = heatmaps.decode(coarse_maps, stride)
-    plain = state.apply_fn({'params': state.params}, images, train=False,
-                           crop_centres=coarse_centres, **_torso(batch))
-    predictions['cascade_no_spatial'], _ = fuse(plain)
-  if is_cascade:
-    predictions['cascade'], predictions['fine_scores'] = fuse(outputs)
-  return predictions
+                 fine_min_peak: float = 0.0, cell_margin: float = 0.0,
+                 flip_permutation: tuple[int, ...] | None = None) -> dict:
+  """Joint predictions in input pixels for the host-side evaluation:
+  `inference.predict` (the Predictor's forward pass too) on the batch's
+  images (and 'torso' for a spatial model), [per_device, J, 2] joints and
+  [per_device, J] scores. ``flip_permutation`` (the joint set's) runs the
+  flip test."""
+  return inference.predict(
+      state.apply_fn, state.params, _images(batch), batch.get('torso'),
+      is_cascade=is_cascade, stride=stride, subpixel=subpixel, fusion=fusion,
+      fine_min_peak=fine_min_peak, cell_margin=cell_margin,
+      flip_permutation=flip_permutation)
 
 
 def _global_norm(tree):
