@@ -32,6 +32,7 @@ from ml_collections import config_flags
 
 from cascade_jax import benchmark
 from cascade_jax.train import progress
+from launch import cli
 from launch import config_overrides
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -105,4 +106,4 @@ def _torch_twin():
 
 
 if __name__ == '__main__':
-  app.run(main, flags_parser=config_overrides.parse_flags)
+  cli.run(main, flags_parser=config_overrides.parse_flags)

@@ -22,6 +22,7 @@ from cascade_jax import joint_sets
 from cascade_jax.data import datasets
 from cascade_jax.data import pipeline
 from cascade_jax.data import throughput
+from launch import cli
 from launch import config_overrides
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -78,4 +79,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main, flags_parser=config_overrides.parse_flags)
+  cli.run(main, flags_parser=config_overrides.parse_flags)

@@ -14,6 +14,7 @@ from ml_collections import config_flags
 
 from cascade_jax.data import datasets
 from cascade_jax.train import progress
+from launch import cli
 from launch import config_overrides
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -32,4 +33,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main, flags_parser=config_overrides.parse_flags)
+  cli.run(main, flags_parser=config_overrides.parse_flags)

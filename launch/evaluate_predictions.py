@@ -18,6 +18,8 @@ from absl import flags
 from cascade_jax.eval import official
 from cascade_jax.eval import prediction_files
 
+from launch import cli
+
 _DATASET = flags.DEFINE_enum('dataset', None, ['flic', 'mpii', 'lsp'],
                              'Dataset whose official scoring to use.')
 _GROUND_TRUTH = flags.DEFINE_string(
@@ -61,4 +63,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

@@ -13,6 +13,7 @@ from ml_collections import config_flags
 
 from cascade_jax.eval import precision
 from cascade_jax.train import progress
+from launch import cli
 from launch import config_overrides
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -34,4 +35,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main, flags_parser=config_overrides.parse_flags)
+  cli.run(main, flags_parser=config_overrides.parse_flags)

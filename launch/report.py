@@ -12,6 +12,8 @@ from absl import flags
 from cascade_jax.eval import report
 from cascade_jax.train import progress
 
+from launch import cli
+
 _WORKDIR = flags.DEFINE_string(
     'workdir', None, 'Training directory holding checkpoints/.')
 _EXAMPLES = flags.DEFINE_integer(
@@ -30,4 +32,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

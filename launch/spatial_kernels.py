@@ -13,6 +13,7 @@ from ml_collections import config_flags
 
 from cascade_jax.model import spatial
 from cascade_jax.model import spatial_kernels
+from launch import cli
 from launch import config_overrides
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -36,4 +37,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main, flags_parser=config_overrides.parse_flags)
+  cli.run(main, flags_parser=config_overrides.parse_flags)

@@ -18,6 +18,7 @@ from cascade_jax.train import distributed
 from cascade_jax.train import loop
 from cascade_jax.train import preemption
 from cascade_jax.train import progress
+from launch import cli
 from launch import config_overrides
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -57,4 +58,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main, flags_parser=config_overrides.parse_flags)
+  cli.run(main, flags_parser=config_overrides.parse_flags)

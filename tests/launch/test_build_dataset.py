@@ -35,7 +35,9 @@ def test_skips_and_reports_unreadable_images(tmp_path):
   failed = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
                           timeout=300, check=False)
   assert failed.returncode != 0
-  assert f'ImageError: cannot read {frame} as an image' in failed.stderr
+  # One line, the project's error (launch.cli), no traceback.
+  assert f'error: cannot read {frame} as an image' in failed.stderr
+  assert 'Traceback' not in failed.stderr
   result = subprocess.run(command + ['--config.data.bad_images=skip'],
                           cwd=REPO, capture_output=True, text=True,
                           timeout=300, check=False)
