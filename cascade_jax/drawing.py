@@ -44,7 +44,8 @@ def line_width(image_shape) -> int:
 def draw_skeleton(image: np.ndarray, joints: np.ndarray,
                   joint_set: joint_sets_lib.JointSet,
                   truth: np.ndarray | None = None,
-                  truth_visible: np.ndarray | None = None) -> np.ndarray:
+                  truth_visible: np.ndarray | None = None,
+                  visible: np.ndarray | None = None) -> np.ndarray:
   """``image`` [H, W, 3] uint8 RGB with the predicted skeleton drawn on it.
 
   Args:
@@ -53,6 +54,8 @@ def draw_skeleton(image: np.ndarray, joints: np.ndarray,
     joint_set: gives the limbs.
     truth: optional [J, 2] ground truth, drawn as small TRUTH_COLOUR rings.
     truth_visible: optional [J] bool, which ground-truth joints to draw.
+    visible: optional [J] bool, which predicted joints to draw (a limb is
+      drawn when both its joints are); default all.
   """
   joints = np.asarray(joints, np.float64)
   if joints.shape != (joint_set.num_joints, 2):
@@ -61,15 +64,19 @@ def draw_skeleton(image: np.ndarray, joints: np.ndarray,
   canvas = np.ascontiguousarray(image, dtype=np.uint8).copy()
   width = line_width(canvas.shape)
   if truth is not None:
-    visible = (np.ones(len(truth), bool) if truth_visible is None
-               else np.asarray(truth_visible, bool))
-    for point in np.asarray(truth)[visible]:
+    truth_shown = (np.ones(len(truth), bool) if truth_visible is None
+                   else np.asarray(truth_visible, bool))
+    for point in np.asarray(truth)[truth_shown]:
       cv2.circle(canvas, _pixel(point), 2 * width, TRUTH_COLOUR, 1,
                  cv2.LINE_AA)
+  shown = (np.ones(len(joints), bool) if visible is None
+           else np.asarray(visible, bool))
   for (a, b), colour in zip(joint_set.edge_indices, limb_colours(joint_set)):
+    if not (shown[a] and shown[b]):
+      continue
     cv2.line(canvas, _pixel(joints[a]), _pixel(joints[b]), colour, width,
              cv2.LINE_AA)
-  for point in joints:
+  for point in joints[shown]:
     cv2.circle(canvas, _pixel(point), width + 1, CENTRE_COLOUR, -1,
                cv2.LINE_AA)
   return canvas

@@ -19,8 +19,16 @@ activations are aggregated by their maximum over scales, per joint: each
 joint is taken from the scale whose coarse heat-map peaks highest there, and
 a cascade's fine location is the one found at that scale.
 
-Scores are the coarse heat-map peaks: the targets peak at 1, so a score near
-1 is a confident detection and one near 0 a guess.
+Flip test (``flip=True``, `inference.predict`): the crops and their mirror
+images both go through the model, and each joint's heat-maps (coarse and,
+for a cascade, fine) are the average of the two, left and right swapped.
+
+Scores (`SCORE_MEANING`) are the coarse heat-map peaks (of the averaged maps
+with flip): the training targets peak at 1, so a score near 1 is a confident
+detection and one near 0 a guess. `predict_files` can mark the joints below
+a ``min_score`` and leave them out of the overlay; `checkpoint_warning` and
+`score_warning` say when the answers deserve little trust (a model trained
+on synthetic figures, most scores low).
 """
 
 from __future__ import annotations
@@ -39,13 +47,12 @@ import numpy as np
 
 from cascade_jax import drawing
 from cascade_jax import geometry
-from cascade_jax import heatmaps as heatmap_codec
+from cascade_jax import inference
 from cascade_jax import joint_sets
 from cascade_jax.data import datasets
 from cascade_jax.data import pipeline
 from cascade_jax.eval import evaluate
 from cascade_jax.model import build
-from cascade_jax.model import cascade
 from cascade_jax.model import spatial
 from cascade_jax.train import checkpoint
 
@@ -134,10 +141,18 @@ class Predictor:
     self._batch_size = batch_size
     self._input_size = tuple(int(v) for v in config.data.input_size)  # (W, H)
     self._crop_spec = pipeline.crop_spec(config, self.joint_set)
-    self._forward = jax.jit(functools.partial(
-        _forward, model=self._model, is_cascade=build.is_cascade(self._model),
-        stride=config.model.pooling, subpixel=config.eval.subpixel,
-        fusion=evaluate.fusion_options(config.eval)))
+    self._forwards = {}  # flip -> the jitted `_forward`
+
+  def _forward(self, flip: bool):
+    """The jitted `_forward`, compiled once per flip setting."""
+    if flip not in self._forwards:
+      self._forwards[flip] = jax.jit(functools.partial(
+          _forward, model=self._model, is_cascade=build.is_cascade(self._model),
+          stride=self.config.model.pooling, subpixel=self.config.eval.subpixel,
+          fusion=evaluate.fusion_options(self.config.eval),
+          flip_permutation=(tuple(self.joint_set.flip_permutation.tolist())
+                            if flip else None)))
+    return self._forwards[flip]
 
   @classmethod
   def from_checkpoint(cls, workdir: str, batch_size: int = 16) -> Predictor:
@@ -153,7 +168,8 @@ class Predictor:
     return cls(config, state.params, int(state.step), batch_size)
 
   def predict(self, image: np.ndarray, torso=None, bbox=None,
-              scales=(1.0,)) -> tuple[np.ndarray, np.ndarray]:
+              scales=(1.0,), flip: bool = False
+              ) -> tuple[np.ndarray, np.ndarray]:
     """Joints [J, 2] (x, y) in ``image`` pixels and their scores [J].
 
     Args:
@@ -161,12 +177,14 @@ class Predictor:
       torso: optional (x, y) torso position: the crop is centred there.
       bbox: optional (x1, y1, x2, y2) person box.
       scales: person-scale multipliers; several = multi-scale search.
+      flip: the flip test (module docstring).
     """
-    prediction = self.predict_images([image], [torso], [bbox], scales)[0]
+    prediction = self.predict_images([image], [torso], [bbox], scales,
+                                     flip)[0]
     return prediction.joints, prediction.scores
 
-  def predict_images(self, images, torsos=None, bboxes=None, scales=(1.0,)
-                     ) -> list[Prediction]:
+  def predict_images(self, images, torsos=None, bboxes=None, scales=(1.0,),
+                     flip: bool = False) -> list[Prediction]:
     """`predict` for a list of images, run in batches; full `Prediction`s."""
     images = [as_rgb(image) for image in images]
     torsos = [None] * len(images) if torsos is None else list(torsos)
@@ -177,10 +195,10 @@ class Predictor:
     crops = [default_crop(image.shape, torso, bbox)
              for image, torso, bbox in zip(images, torsos, bboxes)]
     return self.predict_crops(images, [c for c, _ in crops],
-                              [s for _, s in crops], scales)
+                              [s for _, s in crops], scales, flip)
 
-  def predict_crops(self, images, centers, person_scales, scales=(1.0,)
-                    ) -> list[Prediction]:
+  def predict_crops(self, images, centers, person_scales, scales=(1.0,),
+                    flip: bool = False) -> list[Prediction]:
     """Predictions for crops given as the training data gives them.
 
     Args:
@@ -188,6 +206,7 @@ class Predictor:
       centers: per image, the crop centre (x, y) in image pixels.
       person_scales: per image, the person_scale of the training records.
       scales: person-scale multipliers searched for every image.
+      flip: the flip test (module docstring).
     """
     if not images:
       return []
@@ -203,13 +222,13 @@ class Predictor:
         crops.append(geometry.warp_image(as_rgb(image), matrix,
                                          self._input_size))
     crops, matrices = np.stack(crops), np.stack(matrices)
-    outputs = self._run(crops)
+    outputs = self._run(crops, flip)
     num_scales = len(scales)
     return [self._combine(outputs, matrices, crops,
                           slice(i * num_scales, (i + 1) * num_scales), scales)
             for i in range(len(images))]
 
-  def _run(self, crops: np.ndarray) -> dict[str, np.ndarray]:
+  def _run(self, crops: np.ndarray, flip: bool) -> dict[str, np.ndarray]:
     """The jitted forward pass over [N, H, W, 3] crops, in fixed-size batches
     (the last one padded) so that it compiles once."""
     outputs = {}
@@ -220,7 +239,7 @@ class Predictor:
         batch = np.concatenate(
             [batch, np.zeros((self._batch_size - size,) + batch.shape[1:],
                              batch.dtype)])
-      for name, value in self._forward(self._params, batch).items():
+      for name, value in self._forward(flip)(self._params, batch).items():
         outputs.setdefault(name, []).append(np.asarray(value)[:size])
     return {name: np.concatenate(value) for name, value in outputs.items()}
 
@@ -254,28 +273,63 @@ def _model(config: ml_collections.ConfigDict, joint_set):
 
 
 def _forward(params, images, *, model, is_cascade: bool, stride: int,
-             subpixel: bool, fusion: dict) -> dict[str, jax.Array]:
-  """uint8 crops [B, H, W, 3] -> coarse 'heatmaps' [B, h, w, J], 'coarse'
-  [B, J, 2] argmax and its 'scores' [B, J], and a cascade's final 'cascade'
-  [B, J, 2] locations, all in model-input pixels. A spatial model gets the
+             subpixel: bool, fusion: dict, flip_permutation
+             ) -> dict[str, jax.Array]:
+  """uint8 crops [B, H, W, 3] -> `inference.predict`'s outputs (model-input
+  pixels) with the coarse 'heatmaps' [B, h, w, J]. A spatial model gets the
   crop centre as the torso: crops are centred on it, as in training."""
-  inputs = {}
+  torso = None
   if getattr(model, 'spatial', None) is not None:
     batch, height, width = images.shape[:3]
-    inputs['torso'] = jnp.tile(
-        jnp.array([(width - 1) / 2, (height - 1) / 2], jnp.float32),
-        (batch, 1))
-  outputs = model.apply({'params': params},
-                        images.astype(jnp.float32) / 255.0, train=False,
-                        **inputs)
-  coarse_maps = outputs.coarse_heatmaps if is_cascade else outputs
-  joints, scores = heatmap_codec.decode(coarse_maps, stride, subpixel)
-  result = {'heatmaps': coarse_maps, 'coarse': joints, 'scores': scores}
-  if is_cascade:
-    result['cascade'], _ = cascade.locations(
-        outputs, stride, fusion['fusion'], fusion['fine_min_peak'],
-        fusion['cell_margin'], subpixel)
-  return result
+    torso = jnp.tile(jnp.array([(width - 1) / 2, (height - 1) / 2],
+                               jnp.float32), (batch, 1))
+  return inference.predict(
+      model.apply, params, images.astype(jnp.float32) / 255.0, torso,
+      is_cascade=is_cascade, stride=stride, subpixel=subpixel,
+      flip_permutation=flip_permutation, return_heatmaps=True, **fusion)
+
+
+# What a joint's score is, written into every prediction JSON.
+SCORE_MEANING = ('peak of the joint\'s coarse heat-map (with flip: of the '
+                 'map averaged with the mirror image\'s); training targets '
+                 'peak at 1, so near 1 = confident, near 0 = a guess')
+# A joint scoring below this is called low by `score_warning` (measured:
+# BUILD_NOTES, issue 17).
+LOW_SCORE = 0.3
+
+
+def trained_on_synthetic(config: ml_collections.ConfigDict) -> bool:
+  """Whether the checkpoint's config trained on the synthetic figures."""
+  return str(config.data.name).startswith('synthetic')
+
+
+def checkpoint_warning(config: ml_collections.ConfigDict) -> str | None:
+  """A warning for a checkpoint trained on synthetic figures, else None."""
+  if not trained_on_synthetic(config):
+    return None
+  return (f'this checkpoint was trained on synthetic figures (data.name = '
+          f'{config.data.name}): on photographs its joints mean little. For '
+          'real images train on FLIC, MPII or LSP (configs/flic_8x.py, '
+          'configs/mpii.py; README: which model for which images).')
+
+
+def score_warning(results, cropped: bool, low: float = LOW_SCORE
+                  ) -> str | None:
+  """A warning when most joint scores of ``results`` (the prediction JSON
+  dicts of `predict_files`) are below ``low``, else None. ``cropped``: a
+  torso or a box was given."""
+  scores = np.array([joint['score'] for result in results
+                     for joint in result['joints'].values()])
+  if not scores.size or np.mean(scores < low) <= 0.5:
+    return None
+  advice = ('the box or torso given may miss the person, or the model does '
+            'not know this kind of image' if cropped else
+            'without --bbox or --torso the crop assumes that the person fills '
+            'the image, centred: give --bbox=X1,Y1,X2,Y2 (the person\'s box) '
+            'or --torso=X,Y, or search sizes with --scales=0.5,0.7,1')
+  return (f'{int(np.sum(scores < low))} of {scores.size} joint scores are '
+          f'below {low:g} (heat-map peaks; a confident joint scores near 1): '
+          f'{advice}.')
 
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -326,13 +380,17 @@ def read_image(path: str) -> np.ndarray:
 
 
 def predict_files(predictor: Predictor, paths, out_dir: str, torso=None,
-                  bbox=None, scales=(1.0,), batch_size: int = 16
+                  bbox=None, scales=(1.0,), batch_size: int = 16,
+                  flip: bool = False, min_score: float | None = None
                   ) -> list[str]:
   """Predicts every image of ``paths``; writes <name>.json and
   <name>_overlay.png per image into ``out_dir``.
 
   The JSON holds the image size, the joints in original-image pixels with a
-  score each, and how the crop was chosen. Images that cannot be read are
+  score each (`SCORE_MEANING`), how the crop was chosen and whether the flip
+  test ran. With ``min_score`` each joint says whether its score reaches it
+  ('shown'), and the overlay leaves out the joints that do not (and their
+  limbs). Images that cannot be read are
   skipped and, once every other image is done, reported together in an
   `UnreadableImagesError`.
 
@@ -351,13 +409,15 @@ def predict_files(predictor: Predictor, paths, out_dir: str, torso=None,
       except ValueError as e:
         failures.append(str(e))
     predictions = predictor.predict_images(
-        images, [torso] * len(images), [bbox] * len(images), scales)
+        images, [torso] * len(images), [bbox] * len(images), scales, flip)
     for path, image, prediction in zip(batch_paths, images, predictions):
       stem = os.path.join(out_dir, names[path])
+      shown = (np.ones(len(prediction.scores), bool) if min_score is None
+               else prediction.scores >= min_score)
       _write_json(stem + '.json', path, image, prediction, predictor, torso,
-                  bbox)
+                  bbox, flip, min_score, shown)
       overlay = drawing.draw_skeleton(image, prediction.joints,
-                                      predictor.joint_set)
+                                      predictor.joint_set, visible=shown)
       cv2.imwrite(stem + '_overlay.png', overlay[..., ::-1])
       written.append(stem + '.json')
     print(f'predicted {min(begin + batch_size, len(paths))}/{len(paths)} '
@@ -384,7 +444,8 @@ def _output_names(paths) -> dict[str, str]:
 
 
 def _write_json(path, image_path, image, prediction: Prediction,
-                predictor: Predictor, torso, bbox) -> None:
+                predictor: Predictor, torso, bbox, flip, min_score, shown
+                ) -> None:
   height, width = image.shape[:2]
   result = {
       'image': image_path,
@@ -392,15 +453,19 @@ def _write_json(path, image_path, image, prediction: Prediction,
       'height': height,
       'joint_set': predictor.joint_set.name,
       'checkpoint_step': predictor.step,
+      'trained_on': str(predictor.config.data.name),
+      'flip': flip,
+      'score': SCORE_MEANING,
+      'min_score': min_score,
       'crop': {'torso': None if torso is None else [float(v) for v in torso],
                'bbox': None if bbox is None else [float(v) for v in bbox],
                'scales': list(prediction.scales)},
       'joints': {
           name: {'x': float(x), 'y': float(y), 'score': float(score),
-                 'scale': prediction.scales[int(s)]}
-          for name, (x, y), score, s in zip(
+                 'scale': prediction.scales[int(s)], 'shown': bool(show)}
+          for name, (x, y), score, s, show in zip(
               predictor.joint_set.joints, prediction.joints,
-              prediction.scores, prediction.scale_index)},
+              prediction.scores, prediction.scale_index, shown)},
   }
   with open(path, 'w') as f:
     json.dump(result, f, indent=2)

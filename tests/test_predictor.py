@@ -116,6 +116,19 @@ def test_predictor_matches_the_evaluation_on_the_evaluation_crop(
                               expected['coarse'], atol=1e-3)
   chex.assert_trees_all_close(np.stack([p.scores for p in got]),
                               expected['scores'], atol=1e-5)
+  # The flip test too: one forward pass (inference.predict) for both.
+  expected = evaluate.predict_split(
+      state, source, spec, 4, is_cascade=True,
+      fusion=evaluate.fusion_options(config.eval),
+      flip_permutation=tuple(predictor.joint_set.flip_permutation.tolist()))
+  got = predictor.predict_crops([r['image'] for r in records],
+                                [r['torso_center'] for r in records],
+                                [r['person_scale'] for r in records],
+                                flip=True)
+  chex.assert_trees_all_close(np.stack([p.joints for p in got]),
+                              expected['cascade'], atol=1e-3)
+  chex.assert_trees_all_close(np.stack([p.scores for p in got]),
+                              expected['scores'], atol=1e-5)
 
 
 @pytest.mark.slow
@@ -179,6 +192,32 @@ def test_predict_files_writes_json_and_skeleton_overlays(trained, tmp_path):
     assert overlay.shape == (64, 64, 3)
     assert _skeleton_pixels(overlay) > _skeleton_pixels(source[i]['image']) + 20
   assert not (out / 'truncated.json').exists()
+  # --min_score above every score: every joint marked, none drawn.
+  (images / 'truncated.jpg').unlink()
+  predictor_lib.predict_files(predictor, paths[:1], str(out), min_score=1e9)
+  result = json.loads((out / 'person0.json').read_text())
+  assert result['min_score'] == 1e9 and 'heat-map' in result['score']
+  assert not any(joint['shown'] for joint in result['joints'].values())
+  overlay = cv2.imread(str(out / 'person0_overlay.png'))[..., ::-1]
+  np.testing.assert_array_equal(overlay, source[0]['image'])
+
+
+def test_warnings_name_synthetic_training_and_low_scores():
+  config = synthetic.get_config()
+  assert 'synthetic figures' in predictor_lib.checkpoint_warning(config)
+  config.data.name = 'flic'
+  assert predictor_lib.checkpoint_warning(config) is None
+
+  def results(*scores):
+    return [{'joints': {f'j{i}': {'score': s} for i, s in enumerate(scores)}}]
+
+  low = predictor_lib.LOW_SCORE
+  warning = predictor_lib.score_warning(results(low / 2, low / 3, 1.0), False)
+  assert warning.startswith(f'2 of 3 joint scores are below {low:g}')
+  assert '--bbox' in warning and '--torso' in warning
+  assert '--bbox=' not in predictor_lib.score_warning(
+      results(low / 2, low / 3, 1.0), True)
+  assert predictor_lib.score_warning(results(low / 2, low, 1.0), False) is None
 
 
 @pytest.mark.slow

@@ -30,12 +30,19 @@ def test_predict_writes_outputs_and_names_the_unreadable_file(
   out = tmp_path / 'out'
   result = _run('launch.predict', f'--workdir={workdir}',
                 f'--images={tmp_path}/*.*', f'--out={out}',
-                '--torso=31.5,30', '--scales=0.8,1.2')
+                '--torso=31.5,30', '--scales=0.8,1.2', '--flip',
+                '--min_score=0.2')
   assert result.returncode == 1
   assert 'empty.jpg' in result.stderr and 'Traceback' not in result.stderr
+  assert ('warning: this checkpoint was trained on synthetic figures'
+          in result.stderr)
   written = json.loads((out / 'person.json').read_text())
   assert written['crop']['torso'] == [31.5, 30.0]
   assert written['crop']['scales'] == [0.8, 1.2]
+  assert written['flip'] and written['min_score'] == 0.2
+  assert 'heat-map' in written['score']
+  for joint in written['joints'].values():
+    assert joint['shown'] == (joint['score'] >= 0.2)
   assert (out / 'person_overlay.png').stat().st_size > 0
 
   result = _run('launch.predict', f'--workdir={workdir}',
