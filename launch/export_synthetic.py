@@ -19,6 +19,7 @@ from absl import app
 from absl import flags
 
 from cascade_jax.data import export
+from launch import cli
 
 _FORMAT = flags.DEFINE_enum('format', None, list(export.FORMATS),
                             'Release format to write.')
@@ -44,16 +45,14 @@ flags.mark_flags_as_required(['format', 'out'])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  try:
-    settings = export.ExportSettings(
-        image_size=tuple(int(v) for v in _IMAGE_SIZE.value),
-        num_train=_NUM_TRAIN.value, num_test=_NUM_TEST.value,
-        num_unlabelled=_NUM_UNLABELLED.value if _FORMAT.value == 'mpii' else 0,
-        seed=_SEED.value, back_facing_prob=_BACK_FACING.value,
-        distractor_prob=_DISTRACTOR_PROB.value,
-        distractor_range=tuple(int(v) for v in _DISTRACTORS.value))
-  except ValueError as error:
-    raise app.UsageError(str(error)) from error
+  # A bad value raises ValueError naming it: cli.run prints it as one line.
+  settings = export.ExportSettings(
+      image_size=tuple(int(v) for v in _IMAGE_SIZE.value),
+      num_train=_NUM_TRAIN.value, num_test=_NUM_TEST.value,
+      num_unlabelled=_NUM_UNLABELLED.value if _FORMAT.value == 'mpii' else 0,
+      seed=_SEED.value, back_facing_prob=_BACK_FACING.value,
+      distractor_prob=_DISTRACTOR_PROB.value,
+      distractor_range=tuple(int(v) for v in _DISTRACTORS.value))
   start = time.perf_counter()
   if _FORMAT.value == 'flic':
     paths = [export.export_flic(_OUT.value, settings)]
@@ -64,4 +63,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)
