@@ -2,7 +2,6 @@
 then evaluates and predicts with and without it."""
 
 import chex
-import jax
 import numpy as np
 import pytest
 
@@ -34,11 +33,14 @@ def test_spatial_stage_from_a_trained_cascade(tiny_cascade, tmp_path):
   workdir = str(tmp_path / 'spatial')
   state = loop.train_and_evaluate(config, workdir)
   trained_cascade = checkpoint.restore_params(cascade_workdir)
-  # The ConvNets are frozen; the MRF moved away from its histograms.
+  # The ConvNets are frozen; the MRF's pairwise terms started at weight 0
+  # (its output the coarse heat-maps) and grew: the torso message varies over
+  # every map, so each torso pair's weight has a gradient from the start.
+  # (Warm-up makes step 1's rate 0: the weights move at step 2.)
   chex.assert_trees_all_close(
       {k: state.params[k] for k in ('coarse', 'fine')}, trained_cascade)
-  assert np.abs(jax.nn.softplus(state.params['spatial']['kernels'])
-                - np.maximum(kernels, spatial.KERNEL_FLOOR)).max() > 1e-4
+  weights = np.asarray(state.params['spatial']['weights'])
+  assert np.abs(weights[graph[:, 1] == graph.max()]).min() > 0
 
   # Evaluation and prediction restore the MRF: no kernel file needed.
   (tmp_path / 'kernels.npz').unlink()
