@@ -55,32 +55,48 @@ def _equivariant_coarse(variables, images, train, **unused):
                         STRIDE, joints).mean(axis=(2, 4))
 
 
-def _equivariant_cascade(variables, images, train, crop_centres=None):
+def _equivariant_cascade(variables, images, train, crop_centres=None,
+                         torso=None):
   """A cascade 'model', mirror-equivariant by construction: the coarse maps
-  above, and as fine maps each joint's colour plane in its window."""
+  above, and as fine maps each joint's colour plane in its window. With a
+  torso, an 'MRF' too: the coarse maps weighted by a Gaussian around the
+  torso, whose argmax places the windows (as `cascade.CascadeModel`)."""
   coarse_maps = _equivariant_coarse(variables, images, train)
+  spatial_maps = None
+  if torso is not None:
+    height, width = coarse_maps.shape[1:3]
+    cells = heatmaps.heatmap_to_input(jnp.stack(jnp.meshgrid(
+        jnp.arange(width), jnp.arange(height)), -1), STRIDE)  # [h, w, 2]
+    distance = jnp.sum((cells[None] - torso[:, None, None]) ** 2, -1)
+    spatial_maps = coarse_maps * jnp.exp(-distance / 800.0)[..., None]
   if crop_centres is None:
-    crop_centres, _ = heatmaps.decode(coarse_maps, STRIDE)
+    crop_centres, _ = heatmaps.decode(
+        coarse_maps if spatial_maps is None else spatial_maps, STRIDE)
   origins = crop.window_origins(crop_centres, images.shape[1:3], CONTEXT)
   windows = crop.crop_windows(_pooled_planes(images), origins, CONTEXT, 1)
   fine_maps = jnp.einsum('bjuvj->buvj', windows)
-  return cascade.CascadeOutputs(coarse_maps, fine_maps, crop_centres, origins)
+  return cascade.CascadeOutputs(coarse_maps, fine_maps, crop_centres, origins,
+                                spatial_maps)
 
 
 def test_flip_on_a_mirror_equivariant_model_changes_nothing():
   images = jax.random.uniform(jax.random.PRNGKey(1), (3, 48, 64, 3))
-  for apply_fn, is_cascade in ((_equivariant_coarse, False),
-                               (_equivariant_cascade, True)):
-    for fusion in (('product',) if is_cascade else ('fine',)):
-      kwargs = dict(is_cascade=is_cascade, stride=STRIDE, fusion=fusion,
-                    return_heatmaps=True)
-      plain = jax.jit(functools.partial(inference.predict, apply_fn,
-                                        **kwargs))({}, images)
-      flipped = jax.jit(functools.partial(
-          inference.predict, apply_fn, flip_permutation=PERMUTATION,
-          **kwargs))({}, images)
-      assert set(plain) == set(flipped)
-      chex.assert_trees_all_close(flipped, plain, atol=1e-5)
+  torso = jnp.array([[20.0, 25.0], [40.0, 20.0], [31.5, 23.5]])
+  # A coarse model; a cascade; a cascade with an 'MRF' fed the torso.
+  for apply_fn, is_cascade, inputs in (
+      (_equivariant_coarse, False, (images,)),
+      (_equivariant_cascade, True, (images,)),
+      (_equivariant_cascade, True, (images, torso))):
+    kwargs = dict(is_cascade=is_cascade, stride=STRIDE, fusion='product',
+                  return_heatmaps=True)
+    plain = jax.jit(functools.partial(inference.predict, apply_fn,
+                                      **kwargs))({}, *inputs)
+    flipped = jax.jit(functools.partial(
+        inference.predict, apply_fn, flip_permutation=PERMUTATION,
+        **kwargs))({}, *inputs)
+    assert set(plain) == set(flipped)
+    assert ('spatial' in plain) == (len(inputs) == 2)
+    chex.assert_trees_all_close(flipped, plain, atol=1e-5)
 
 
 def _random_cascade():
