@@ -13,7 +13,9 @@ heat-map of joint v, k_p a kernel, b_p a bias and w_p a weight per pair.
 With every w_p = 1 this is the paper's product of messages.
 
 Initialisation (issue 15): the model starts as the identity on the coarse
-heat-maps, so that a short or interrupted spatial stage cannot cost accuracy:
+heat-maps, so that a spatial stage starts from the coarse model's accuracy
+instead of below it (measured after training it can still lose a joint
+group a point while the mean gains: BUILD_NOTES.md, issue 15):
 the joint's own pair (a, a) has weight 1 and a delta kernel, the pairwise
 terms (neighbours and torso) weight ``pairwise_weight_init`` (default 0), so
 that at initialisation m_a = relu(h_a) + softplus(b_aa) (up to the kernel
@@ -285,8 +287,8 @@ def default_config(kernel_file: str,
       'torso_sigma': 1.0,         # the torso joint's Gaussian, in cells
       'histogram_smoothing': 1.0,  # Gaussian blur of the histograms, in cells
       # w of the pairwise (neighbour, torso) terms at initialisation: 0 starts
-      # from the coarse heat-maps (a short stage cannot cost accuracy), 1
-      # from the paper's product with the histogram prior (issue 15).
+      # from the coarse heat-maps (the MRF's output at step 0), 1 from the
+      # paper's product with the histogram prior (issue 15).
       'pairwise_weight_init': 0.0,
   })
 
