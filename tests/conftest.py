@@ -70,6 +70,35 @@ def _release_compiled_programs():
 
 
 @pytest.fixture(scope='session')
+def _compilation_cache_dir(tmp_path_factory):
+  return str(tmp_path_factory.mktemp('compilation_cache'))
+
+
+@pytest.fixture(scope='module')
+def persistent_compilation_cache(_compilation_cache_dir):  # pylint: disable=redefined-outer-name
+  """A persistent compilation cache, shared by the modules that use this
+  fixture, while such a module runs.
+
+  ``train_and_evaluate`` pmaps its steps afresh on every call, so a test that
+  trains, resumes and evaluates the same model compiles the same programs
+  again, and the loop tests' tiny coarse models repeat each other's; from the
+  cache they load instead. The executables are the compiler's own, so
+  results are unchanged bit for bit. Only programs that took >= 0.25 s to
+  compile are stored.
+  """
+  from jax.experimental.compilation_cache import compilation_cache  # pylint: disable=g-import-not-at-top
+  saved = (jax.config.jax_compilation_cache_dir,
+           jax.config.jax_persistent_cache_min_compile_time_secs)
+  compilation_cache.reset_cache()
+  jax.config.update('jax_compilation_cache_dir', _compilation_cache_dir)
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.25)
+  yield _compilation_cache_dir
+  jax.config.update('jax_compilation_cache_dir', saved[0])
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', saved[1])
+  compilation_cache.reset_cache()
+
+
+@pytest.fixture(scope='session')
 def tiny_cascade(tmp_path_factory):
   """(workdir, config) of a tiny cascade trained through its three stages
   (2 coarse, 1 fine, 1 joint step) on tiny synthetic data: a real checkpoint,

@@ -125,10 +125,14 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
-def _spawn(out_dir, data_dir, parts, devices, *cluster):
-  """A worker process with ``devices`` CPU devices; output to a log file."""
+def _spawn(out_dir, data_dir, cache_dir, parts, devices, *cluster):
+  """A worker process with ``devices`` CPU devices; output to a log file.
+  The workers share a persistent compilation cache: each runs the loop two
+  or three times, and the loop compiles its steps afresh per call."""
   env = {**os.environ, 'JAX_PLATFORMS': 'cpu',
-         'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}'}
+         'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}',
+         'JAX_COMPILATION_CACHE_DIR': str(cache_dir),
+         'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS': '0.25'}
   log_path = out_dir / f'process_{cluster[-1] if cluster else "alone"}.log'
   with open(log_path, 'w') as log:
     process = subprocess.Popen(
@@ -178,14 +182,16 @@ def test_two_processes_train_as_one_process_with_four_devices(tmp_path):
                   config)  # one process's checkpoint, to start from
   initial = jax.device_get(initial.params)
   address = f'localhost:{_free_port()}'
-  _wait([_spawn(pair, tmp_path / 'tfds', 'loop,init_from', 2, address, '2',
-                str(index)) for index in range(2)], timeout=400)
+  cache = tmp_path / 'compilation_cache'
+  _wait([_spawn(pair, tmp_path / 'tfds', cache, 'loop,init_from', 2, address,
+                '2', str(index)) for index in range(2)], timeout=400)
   # The pair's run stopped after its next-to-last step, resumed by one
   # process with four devices.
   steps_done = distributed_worker.STEPS
   shutil.copytree(pair / 'run', alone / 'resumed')
   shutil.rmtree(alone / 'resumed' / 'checkpoints' / str(steps_done))
-  _wait([_spawn(alone, tmp_path / 'tfds', 'loop,resume', 4)], timeout=300)
+  _wait([_spawn(alone, tmp_path / 'tfds', cache, 'loop,resume', 4)],
+        timeout=300)
 
   # The real loop: both processes end with the same model, which the shared
   # checkpoint gives back to both, and which one process with four devices
