@@ -90,7 +90,8 @@ def _unflip_fine(fine: jax.Array, origins: jax.Array, mirror_fine: jax.Array,
 def predict(apply_fn, params, images: jax.Array, torso: jax.Array | None = None,
             *, is_cascade: bool, stride: int, subpixel: bool = False,
             fusion: str = 'fine', fine_min_peak: float = 0.0,
-            cell_margin: float = 0.0, flip_permutation=None,
+            cell_margin: float = 0.0, coarse_power: float = 1.0,
+            flip_permutation=None,
             return_heatmaps: bool = False) -> dict[str, jax.Array]:
   """Every prediction of the model for crops [B, H, W, 3], in input pixels.
 
@@ -102,8 +103,8 @@ def predict(apply_fn, params, images: jax.Array, torso: jax.Array | None = None,
     is_cascade: the model has a fine part.
     stride: the coarse stride s.
     subpixel: quarter-cell (coarse) / quarter-pixel (fine) refinement.
-    fusion, fine_min_peak, cell_margin: the cascade's fusion rule
-      (`cascade.locations`).
+    fusion, fine_min_peak, cell_margin, coarse_power: the cascade's fusion
+      rule (`cascade.locations`).
     flip_permutation: the joint set's ``flip_permutation`` (a tuple, as it
       is static under jit) to run the flip test; None for plain prediction.
     return_heatmaps: also return the coarse 'heatmaps' [B, h, w, J].
@@ -179,7 +180,7 @@ def predict(apply_fn, params, images: jax.Array, torso: jax.Array | None = None,
   def fuse(cascade_outputs):
     return cascade.locations(cascade_outputs, pooling=stride, fusion=fusion,
                              min_peak=fine_min_peak, cell_margin=cell_margin,
-                             subpixel=subpixel)
+                             subpixel=subpixel, coarse_power=coarse_power)
 
   spatial_maps = average(outputs.spatial_heatmaps)
   coarse_centres, _ = heatmap_codec.decode(coarse_maps, stride)

@@ -135,7 +135,8 @@ def fusion_options(eval_config: ml_collections.ConfigDict) -> dict:
   """`steps.predict_step`'s fusion arguments from ``config.eval``."""
   return {'fusion': eval_config.get('fusion', 'fine'),
           'fine_min_peak': eval_config.get('fine_min_peak', 0.0),
-          'cell_margin': eval_config.get('cell_margin', 0.0)}
+          'cell_margin': eval_config.get('cell_margin', 0.0),
+          'coarse_power': eval_config.get('coarse_power', 1.0)}
 
 
 def score(predictions, method, joint_set, thresholds) -> dict:

@@ -51,8 +51,9 @@ def build_model(config: ml_collections.ConfigDict, num_joints: int,
                      fine_hidden_width=config.fine_hidden_width,
                      context=config.context)
   if config.name == 'cascade':
-    return cascade.CascadeModel(**coarse_fields, **fine_fields,
-                                spatial=spatial_model)
+    return cascade.CascadeModel(
+        **coarse_fields, **fine_fields, spatial=spatial_model,
+        fine_heatmap_input=config.get('fine_heatmap_input', False))
   if config.name == 'standard_cascade':
     extra_width = config.extra_width or standard_cascade.matched_extra_width(
         num_joints, tuple(config.bank_widths[:2]), 3,

@@ -70,6 +70,10 @@ class CascadeModel(nn.Module):
     dtype: computation dtype of the ConvNets' layers (``CoarseHeatmapModel``);
       the heat-maps, the MRF, the argmax and the crop coordinates stay
       float32.
+    fine_heatmap_input: also give each joint's fine instance the window of
+      its own coarse heat-map (``crop.joint_windows``; not in the paper):
+      the shared sub-network then knows which joint its window is for, and
+      where the coarse model put it (BUILD_NOTES, issue 13).
   """
   num_joints: int
   pooling: int = 8
@@ -83,6 +87,7 @@ class CascadeModel(nn.Module):
   context: int = crop.DEFAULT_CONTEXT
   spatial: spatial_lib.SpatialModel | None = None
   dtype: jax.typing.DTypeLike = jnp.float32
+  fine_heatmap_input: bool = False
 
   @nn.compact
   def __call__(self, images: jax.Array, train: bool,
@@ -119,9 +124,14 @@ class CascadeModel(nn.Module):
           self.pooling)
     crop_centres = jax.lax.stop_gradient(crop_centres)
     crops, origins = crop.crop_features(features, crop_centres, self.context)
+    hint = None
+    if self.fine_heatmap_input:  # No gradient: E2 does not train the maps.
+      hint = crop.joint_windows(jax.lax.stop_gradient(coarse_heatmaps),
+                                origins, self.context, self.pooling)
     fine_heatmaps = fine.FineHeatmapModel(
         self.num_joints, self.fine_bank_widths, self.fine_hidden_width,
-        dtype=self.dtype, name='fine')(crops, origins)
+        dtype=self.dtype, hint_stride=self.pooling if hint is not None else 0,
+        name='fine')(crops, origins, hint)
     return CascadeOutputs(coarse_heatmaps, fine_heatmaps, crop_centres,
                           origins, spatial_heatmaps)
 
@@ -132,7 +142,8 @@ FUSION_RULES = ('fine', 'threshold', 'product', 'cell')
 
 def locations(outputs: CascadeOutputs, pooling: int, fusion: str = 'fine',
               min_peak: float = 0.0, cell_margin: float = 0.0,
-              subpixel: bool = False) -> tuple[jax.Array, jax.Array]:
+              subpixel: bool = False, coarse_power: float = 1.0
+              ) -> tuple[jax.Array, jax.Array]:
   """Final joint predictions and their fine peaks.
 
   Args:
@@ -143,13 +154,16 @@ def locations(outputs: CascadeOutputs, pooling: int, fusion: str = 'fine',
       ``min_peak``, else the crop centre (the coarse, or MRF, location):
       a weak peak says the window does not hold the joint; 'product': the
       argmax of the fine map times the coarse map upsampled (bilinearly) to
-      the window's pixels, both clipped at 0 (the crop centre where the
-      product is 0 everywhere); 'cell': the fine argmax
-      within s / 2 + ``cell_margin`` input pixels of the crop centre on
-      each axis (the coarse cell plus a margin).
+      the window's pixels to the power ``coarse_power``, both clipped at 0
+      (the crop centre where the product is 0 everywhere); 'cell': the fine
+      argmax within s / 2 + ``cell_margin`` input pixels of the crop centre
+      on each axis (the coarse cell plus a margin).
     min_peak: the threshold of 'threshold'.
     cell_margin: the margin of 'cell', in input pixels.
     subpixel: quarter-pixel refinement of the fine argmax.
+    coarse_power: the exponent of 'product': 1 weighs the fine map by the
+      coarse one, more trusts the coarse location more (the coarse map's
+      spread shrinks by its square root).
 
   Returns:
     ([B, J, 2] (x, y) in input pixels, [B, J] the fine map's value at the
@@ -163,7 +177,7 @@ def locations(outputs: CascadeOutputs, pooling: int, fusion: str = 'fine',
   if fusion == 'product':
     prior = _coarse_in_windows(outputs.coarse_heatmaps, origins,
                                maps.shape[1], pooling)
-    maps = jnp.maximum(maps, 0.0) * jnp.maximum(prior, 0.0)
+    maps = jnp.maximum(maps, 0.0) * jnp.maximum(prior, 0.0)**coarse_power
   elif fusion == 'cell':
     maps = _outside_cell_to_min(maps, outputs.crop_centres - origins,
                                 pooling / 2 + cell_margin)

@@ -109,6 +109,26 @@ def crop_windows(feature_map: jax.Array, origins: jax.Array, context: int,
   return jax.vmap(per_joint)(padded, starts)
 
 
+def joint_windows(heatmaps: jax.Array, origins: jax.Array, context: int,
+                  stride: int) -> jax.Array:
+  """Each joint's window of its own heat-map.
+
+  Args:
+    heatmaps: [B, h, w, J] at stride ``stride``.
+    origins: [B, J, 2] window origins (``window_origins``).
+    context: window size in input pixels.
+    stride: input pixels per heat-map cell.
+
+  Returns:
+    [B, J, n, n, 1]: joint j's window of channel j, as ``crop_windows``.
+  """
+  def one_joint(heatmap, origin):  # [B, h, w, 1], [B, 2] -> [B, n, n, 1]
+    return crop_windows(heatmap, origin[:, None], context, stride)[:, 0]
+
+  per_joint = jnp.moveaxis(heatmaps, -1, 1)[..., None]  # [B, J, h, w, 1]
+  return jax.vmap(one_joint, in_axes=1, out_axes=1)(per_joint, origins)
+
+
 def _upsampling_rows(cells: int, stride: int, context: int) -> np.ndarray:
   """[stride, context, cells]: row u of table[o] holds the weights of the
   ``cells`` crop pixels in pixel o + u of the crop upsampled by ``stride``.

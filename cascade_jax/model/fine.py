@@ -43,21 +43,25 @@ class FineBranch(nn.Module):
     hidden_width: width of the 1x1 conv after the sum; the paper's 128.
     kernel_size: spatial size of the bank convs; the paper's 7.
     dtype: computation dtype of the convs (parameters stay float32).
+    hint_stride: stride of the optional ``hint`` input (the coarse pooling).
   """
   bank_widths: Sequence[int] = (64, 64)
   hidden_width: int = 128
   kernel_size: int = 7
   dtype: jax.typing.DTypeLike = jnp.float32
+  hint_stride: int = 0
 
   @nn.compact
-  def __call__(self, crops: Sequence[jax.Array],
-               origins: jax.Array) -> jax.Array:
+  def __call__(self, crops: Sequence[jax.Array], origins: jax.Array,
+               hint: jax.Array | None = None) -> jax.Array:
     """Runs one joint's crops.
 
     Args:
       crops: per bank r, [B, n_r, n_r, C_r] at stride 2**r
         (``crop.crop_windows``); n_0 = context.
       origins: [B, 2] (x, y) window origins of the crops.
+      hint: optional [B, n, n, 1] window of this joint's coarse heat-map at
+        ``hint_stride``: one more bank (the same convs, its own weights).
 
     Returns:
       [B, context, context, hidden_width], post-ReLU, in ``dtype``: pixel
@@ -72,6 +76,13 @@ class FineBranch(nn.Module):
       if bank:
         x = crop.upsample_window(x, origins, context, 2**bank)
       merged = x if merged is None else merged + x
+    if hint is not None:
+      x = hint
+      for i, width in enumerate(self.bank_widths):
+        x = nn.relu(conv.Conv(width, (self.kernel_size, self.kernel_size),
+                              dtype=self.dtype, name=f'hint_conv{i}')(x))
+      merged = merged + crop.upsample_window(x, origins, context,
+                                             self.hint_stride)
     return nn.relu(conv.Conv(self.hidden_width, (1, 1), dtype=self.dtype,
                              name='hidden')(merged))
 
@@ -94,22 +105,26 @@ class FineHeatmapModel(nn.Module):
     hidden_width: see ``FineBranch``.
     kernel_size: see ``FineBranch``.
     dtype: see ``FineBranch``; the per-joint 1x1 conv computes in float32.
+    hint_stride: see ``FineBranch``.
   """
   num_joints: int
   bank_widths: Sequence[int] = (64, 64)
   hidden_width: int = 128
   kernel_size: int = 7
   dtype: jax.typing.DTypeLike = jnp.float32
+  hint_stride: int = 0
 
   @nn.compact
-  def __call__(self, crops: Sequence[jax.Array],
-               origins: jax.Array) -> jax.Array:
+  def __call__(self, crops: Sequence[jax.Array], origins: jax.Array,
+               hint: jax.Array | None = None) -> jax.Array:
     """Fine heat-maps from per-joint crops.
 
     Args:
       crops: per bank r, [B, J, n_r, n_r, C_r] at stride 2**r
         (``crop.crop_features``).
       origins: [B, J, 2] (x, y) window origins of the crops.
+      hint: optional [B, J, n, n, 1] windows of each joint's own coarse
+        heat-map (``crop.joint_windows``), with ``hint_stride`` set.
 
     Returns:
       [B, context, context, J] float32 fine heat-maps in window pixels.
@@ -119,8 +134,8 @@ class FineHeatmapModel(nn.Module):
       raise ValueError(f'FineHeatmapModel.num_joints = {self.num_joints} but '
                        f'the crops have {num_joints} joints (axis 1).')
     features = SiameseBranches(self.bank_widths, self.hidden_width,
-                               self.kernel_size, self.dtype,
-                               name='siamese')(list(crops), origins)
+                               self.kernel_size, self.dtype, self.hint_stride,
+                               name='siamese')(list(crops), origins, hint)
     # Unshared 1x1 conv: joint j's own weights [hidden] and bias.
     kernel = self.param('joint_kernel',
                         nn.initializers.lecun_normal(in_axis=-1, out_axis=-2),

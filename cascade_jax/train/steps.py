@@ -166,6 +166,7 @@ def make_eval_step(is_cascade: bool):
 def predict_step(state: TrainState, batch, *, is_cascade: bool,
                  stride: int, subpixel: bool, fusion: str = 'fine',
                  fine_min_peak: float = 0.0, cell_margin: float = 0.0,
+                 coarse_power: float = 1.0,
                  flip_permutation: tuple[int, ...] | None = None) -> dict:
   """Joint predictions in input pixels for the host-side evaluation:
   `inference.predict` (the Predictor's forward pass too) on the batch's
@@ -176,7 +177,7 @@ def predict_step(state: TrainState, batch, *, is_cascade: bool,
       state.apply_fn, state.params, _images(batch), batch.get('torso'),
       is_cascade=is_cascade, stride=stride, subpixel=subpixel, fusion=fusion,
       fine_min_peak=fine_min_peak, cell_margin=cell_margin,
-      flip_permutation=flip_permutation)
+      coarse_power=coarse_power, flip_permutation=flip_permutation)
 
 
 def _global_norm(tree):

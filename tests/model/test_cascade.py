@@ -38,6 +38,31 @@ def _leaf_norms(tree):
 
 class CascadeModelTest(chex.TestCase):
 
+  def test_heatmap_input_gives_each_joint_its_own_map_without_gradient(self):
+    model = cascade.CascadeModel(**NARROW, fine_heatmap_input=True)
+    images = jnp.asarray(IMAGES)
+    params = model.init(jax.random.key(0), images, train=False)['params']
+    self.assertIn('hint_conv0', params['fine']['siamese'])
+
+    def fine_maps(params):
+      return model.apply({'params': params}, images,
+                         train=False).fine_heatmaps
+
+    # A constant added to joint 1's heat-map leaves every argmax (and so
+    # every window) where it was: only joint 1's own input changes.
+    shifted = jax.tree.map(lambda x: x, params)
+    bias = params['coarse']['heatmaps']['bias']
+    shifted['coarse']['heatmaps']['bias'] = bias.at[1].add(0.5)
+    before, after = fine_maps(params), fine_maps(shifted)
+    np.testing.assert_array_equal(before[..., [0, 2]], after[..., [0, 2]])
+    self.assertGreater(float(jnp.max(jnp.abs(before[..., 1]
+                                             - after[..., 1]))), 1e-4)
+    # No gradient reaches the coarse heat-maps through the fine model.
+    grads = jax.grad(lambda p: jnp.sum(fine_maps(p)))(params)
+    for name in ('heatmaps', 'head0', 'head1'):
+      for leaf in jax.tree.leaves(grads['coarse'][name]):
+        np.testing.assert_array_equal(leaf, 0.0)
+
   def test_outputs_and_windows_centred_on_the_coarse_argmax(self):
     model = cascade.CascadeModel(**NARROW)
     outputs = jax.jit(functools.partial(model.apply, train=False))(
@@ -140,6 +165,27 @@ class FusionTest(chex.TestCase):
     joints, scores = cascade.locations(self._outputs(), 8, 'product')
     np.testing.assert_array_equal(joints, [[[4, 4], [7.5, 7.5]]])
     np.testing.assert_allclose(scores[0, 0], 0.9)
+
+  def test_coarse_power_trusts_the_coarse_map_more(self):
+    # One joint, 16-px window at (0, 0). The coarse map is 1 at cell (0, 0)
+    # and 0.5 at cell (0, 1) (centre (3.5, 11.5)): bilinearly 0.908 at pixel
+    # (4, 4) and 0.469 at (3, 12). Fine peaks 0.4 at (4, 4), 1.0 at (3, 12):
+    # power 1 gives 0.363 vs 0.469 (the far, strong fine peak); power 4
+    # gives 0.272 vs 0.048 (the peak the coarse map supports).
+    fine_maps = np.zeros((1, 16, 16, 1), np.float32)
+    fine_maps[0, 4, 4, 0], fine_maps[0, 12, 3, 0] = 0.4, 1.0
+    coarse_maps = np.zeros((1, 4, 4, 1), np.float32)
+    coarse_maps[0, 0, 0, 0], coarse_maps[0, 1, 0, 0] = 1.0, 0.5
+    outputs = cascade.CascadeOutputs(
+        coarse_heatmaps=jnp.asarray(coarse_maps),
+        fine_heatmaps=jnp.asarray(fine_maps),
+        crop_centres=jnp.full((1, 1, 2), 7.5),
+        window_origins=jnp.zeros((1, 1, 2), jnp.int32))
+    joints, scores = cascade.locations(outputs, 8, 'product')
+    np.testing.assert_array_equal(joints, [[[3, 12]]])
+    joints, scores = cascade.locations(outputs, 8, 'product', coarse_power=4)
+    np.testing.assert_array_equal(joints, [[[4, 4]]])
+    np.testing.assert_allclose(scores, [[0.4]])  # The fine map's value.
 
   def test_cell_keeps_the_argmax_within_the_coarse_cell_and_margin(self):
     # Cell of half-width 4 + margin 0 around (7.5, 7.5): x, y in [3.5, 11.5].

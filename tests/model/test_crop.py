@@ -101,6 +101,19 @@ class CropWindowsTest(chex.TestCase):
             crops, _numpy_crop(feature_map, np.asarray(origins), context,
                                stride))
 
+  def test_joint_windows_take_each_joints_own_channel(self):
+    context, stride = 16, 8
+    origins = crop.window_origins(jnp.asarray(CENTRES), IMAGE_SIZE, context)
+    heatmaps = _feature_map(stride, channels=CENTRES.shape[1], seed=3)
+    windows = crop.joint_windows(jnp.asarray(heatmaps), origins, context,
+                                 stride)
+    chex.assert_shape(windows, (2, CENTRES.shape[1], 3, 3, 1))
+    every_channel = _numpy_crop(heatmaps, np.asarray(origins), context,
+                                stride)  # [B, J, n, n, J]
+    for joint in range(CENTRES.shape[1]):
+      np.testing.assert_array_equal(windows[:, joint, ..., 0],
+                                    every_channel[:, joint, ..., joint])
+
   def test_windows_of_every_stride_cover_the_same_input_pixels(self):
     # Feature pixel k at stride t holds its cell centre t * k + (t - 1) / 2
     # (input pixels): upsampled bilinearly and aligned, window column u must
