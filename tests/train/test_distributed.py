@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import chex
+from absl import logging as absl_logging
 from flax import traverse_util
 import jax
 import numpy as np
@@ -87,7 +88,14 @@ def test_initialize_connects_with_the_flags_and_logs_the_devices(
   monkeypatch.setattr(jax.distributed, 'initialize',
                       lambda **kwargs: calls.append(kwargs))
   caplog.set_level('INFO')
-  distributed.initialize('on', 'host0:1234', 1, 0)
+  # absl's logger keeps the verbosity an earlier test's flags set (e.g. the
+  # launcher tests' --verbosity); INFO must reach caplog here.
+  previous = absl_logging.get_verbosity()
+  absl_logging.set_verbosity(absl_logging.INFO)
+  try:
+    distributed.initialize('on', 'host0:1234', 1, 0)
+  finally:
+    absl_logging.set_verbosity(previous)
   assert calls == [{'coordinator_address': 'host0:1234', 'num_processes': 1,
                     'process_id': 0}]
   assert (f'process 0 of 1: {jax.local_device_count()} local devices of '
