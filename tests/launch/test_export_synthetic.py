@@ -89,14 +89,20 @@ def test_flic_export_end_to_end(tmp_path):
   results = _train_and_evaluate(config, workdir)
   assert 'spatial' in results['methods']
   final = evaluate.final_method(results['methods'])
-  prediction_file = f'{workdir}/eval/flic_predictions.mat'
-  _launch('launch.evaluate_predictions', '--dataset=flic',
-          f'--ground_truth={manual}/FLIC/examples.mat',
-          f'--predictions={prediction_file}')
-  scored = json.loads(Path(prediction_file.replace(
-      '.mat', '.scores.json')).read_text())
+  scored = _score_written_file(workdir, 'flic',
+                                f'{manual}/FLIC/examples.mat')
   assert scored['num_examples'] == 8
   _assert_same_scores(results['methods'][final]['official'], scored['scores'])
+
+
+def _score_written_file(workdir: str, dataset: str, ground_truth: str):
+  """launch.evaluate_predictions on launch.eval's written official file;
+  returns the scores JSON it writes beside it."""
+  prediction_file = f'{workdir}/eval/{dataset}_predictions.mat'
+  _launch('launch.evaluate_predictions', f'--dataset={dataset}',
+          f'--ground_truth={ground_truth}', f'--predictions={prediction_file}')
+  return json.loads(Path(prediction_file.replace(
+      '.mat', '.scores.json')).read_text())
 
 
 @pytest.mark.slow
@@ -113,12 +119,7 @@ def test_mpii_export_end_to_end(tmp_path):
   final = evaluate.final_method(results['methods'])
   predictions = np.load(f'{workdir}/eval/predictions.npz')
   assert len(predictions[final]) == 6
-  prediction_file = f'{workdir}/eval/mpii_predictions.mat'
   # PCKh from the head boxes of the exported split file.
-  _launch('launch.evaluate_predictions', '--dataset=mpii',
-          f'--ground_truth={manual}/valid_annolist.mat',
-          f'--predictions={prediction_file}')
-  scored = json.loads(Path(prediction_file.replace(
-      '.mat', '.scores.json')).read_text())
+  scored = _score_written_file(workdir, 'mpii', f'{manual}/valid_annolist.mat')
   assert scored['num_examples'] == 6
   _assert_same_scores(results['methods'][final]['official'], scored['scores'])
