@@ -68,21 +68,20 @@ class FineBranch(nn.Module):
       (u, v) is input pixel origin + (u, v) for every bank.
     """
     context = crops[0].shape[1]
-    merged = None
-    for bank, x in enumerate(crops):
+
+    def bank_convs(x, prefix):  # The 7x7 convs, each input its own weights.
       for i, width in enumerate(self.bank_widths):
         x = nn.relu(conv.Conv(width, (self.kernel_size, self.kernel_size),
-                              dtype=self.dtype, name=f'bank{bank}_conv{i}')(x))
-      if bank:
-        x = crop.upsample_window(x, origins, context, 2**bank)
-      merged = x if merged is None else merged + x
+                              dtype=self.dtype, name=f'{prefix}_conv{i}')(x))
+      return x
+
+    merged = bank_convs(crops[0], 'bank0')
+    for bank, x in enumerate(crops[1:], start=1):
+      merged += crop.upsample_window(bank_convs(x, f'bank{bank}'), origins,
+                                     context, 2**bank)
     if hint is not None:
-      x = hint
-      for i, width in enumerate(self.bank_widths):
-        x = nn.relu(conv.Conv(width, (self.kernel_size, self.kernel_size),
-                              dtype=self.dtype, name=f'hint_conv{i}')(x))
-      merged = merged + crop.upsample_window(x, origins, context,
-                                             self.hint_stride)
+      merged += crop.upsample_window(bank_convs(hint, 'hint'), origins,
+                                     context, self.hint_stride)
     return nn.relu(conv.Conv(self.hidden_width, (1, 1), dtype=self.dtype,
                              name='hidden')(merged))
 
