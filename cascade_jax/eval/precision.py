@@ -91,8 +91,9 @@ def variant_config(config: ml_collections.ConfigDict,
 
 
 def run_variant(config: ml_collections.ConfigDict, workdir: str,
-                variant: str) -> VariantResult:
-  """Trains (or resumes) ``variant`` in ``workdir``/``variant`` and predicts."""
+                variant: str, flip: bool = False) -> VariantResult:
+  """Trains (or resumes) ``variant`` in ``workdir``/``variant`` and predicts
+  (with the flip test if ``flip``)."""
   variant_cfg = variant_config(config, variant)
   variant_dir = os.path.join(workdir, variant)
   state = loop.train_and_evaluate(variant_cfg, variant_dir)
@@ -101,7 +102,8 @@ def run_variant(config: ml_collections.ConfigDict, workdir: str,
   spec = pipeline.crop_spec(variant_cfg, joint_set)
   predictions = evaluate.predict_split(
       state, source, spec, variant_cfg.eval.batch_size, is_cascade=True,
-      fusion=evaluate.fusion_options(variant_cfg.eval))
+      fusion=evaluate.fusion_options(variant_cfg.eval),
+      flip_permutation=joint_set.flip_permutation if flip else None)
   return VariantResult(
       name=variant, coarse=predictions['coarse'],
       coarse_quarter=predictions['coarse_quarter'],
@@ -132,8 +134,9 @@ def outlier_limit(input_height: int) -> float:
 
 def write_report(results: dict[str, VariantResult], joint_set,
                  thresholds: np.ndarray, input_height: int,
-                 out_dir: str) -> str:
-  """Writes ``out_dir``/precision_study.md and its PNG figures; returns its path."""
+                 out_dir: str, flip: bool = False) -> str:
+  """Writes ``out_dir``/precision_study.md and its PNG figures; returns its
+  path. ``flip`` says in the text that the predictions used the flip test."""
   os.makedirs(out_dir, exist_ok=True)
   limit = outlier_limit(input_height)
   groups = tables.joint_groups(joint_set)
@@ -141,7 +144,8 @@ def write_report(results: dict[str, VariantResult], joint_set,
            f'Errors in model-input pixels (input height {input_height}); '
            f'sigma of the x error drops |error| > {limit:.1f} px (the paper\'s '
            f'20 px of {PAPER_INPUT_HEIGHT}, scaled). PCK normalised by the '
-           'torso (`evaluate.score`); evaluation split.', '']
+           'torso (`evaluate.score`); evaluation split' +
+           (', flip test (each image and its mirror).' if flip else '.'), '']
 
   sigma_rows, pck_rows = [], []
   for name, result in results.items():
@@ -236,11 +240,18 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def run_study(config: ml_collections.ConfigDict, workdir: str,
-              variants=tuple(VARIANTS)) -> str:
-  """Trains and predicts every variant, then writes the report; its path."""
-  results = {name: run_variant(config, workdir, name) for name in variants}
+              variants=tuple(VARIANTS), flip: bool = False) -> str:
+  """Trains and predicts every variant, then writes the report; its path.
+
+  With ``flip`` every variant predicts with the flip test and the report goes
+  to ``workdir``/flip/ (the variants' training is shared with the plain
+  study, so the two reports compare the same models).
+  """
+  results = {name: run_variant(config, workdir, name, flip)
+             for name in variants}
   _, joint_set = datasets.load_split(config.data, config.data.eval_split)
   thresholds = np.linspace(0.0, config.eval.max_threshold,
                            config.eval.num_thresholds)
   return write_report(results, joint_set, thresholds, config.data.input_size[1],
-                      workdir)
+                      os.path.join(workdir, 'flip') if flip else workdir,
+                      flip)

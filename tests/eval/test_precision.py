@@ -7,6 +7,8 @@ import ml_collections
 import numpy as np
 import pytest
 
+from cascade_jax import joint_sets
+from cascade_jax.eval import evaluate
 from cascade_jax.eval import precision
 from configs import synthetic
 
@@ -42,7 +44,7 @@ def test_x_errors_are_in_input_pixels_and_skip_unlabelled_joints():
 
 
 @pytest.mark.slow
-def test_tiny_study_writes_a_report_whose_images_exist(tmp_path):
+def test_tiny_study_writes_a_report_whose_images_exist(tmp_path, monkeypatch):
   config = synthetic.get_config()
   config.data.data_dir = str(tmp_path / 'tfds')
   config.data.image_size = (64, 64)
@@ -63,3 +65,21 @@ def test_tiny_study_writes_a_report_whose_images_exist(tmp_path):
   assert images
   for image in images:
     assert os.path.getsize(tmp_path / 'study' / image) > 0
+
+  # --flip reuses the trained variants, predicts with the joint set's flip
+  # permutation, and reports to study/flip/.
+  calls = []
+  predict_split = evaluate.predict_split
+
+  def spy(*args, **kwargs):
+    calls.append(kwargs.get('flip_permutation'))
+    return predict_split(*args, **kwargs)
+
+  monkeypatch.setattr(evaluate, 'predict_split', spy)
+  flip_report = precision.run_study(config, str(tmp_path / 'study'),
+                                    ('cascade_8x',), flip=True)
+  assert flip_report == str(tmp_path / 'study' / 'flip' / 'precision_study.md')
+  assert len(calls) == 1
+  np.testing.assert_array_equal(calls[0], joint_sets.FLIC.flip_permutation)
+  assert 'flip test' in open(flip_report).read()
+  assert 'flip test' not in text
