@@ -29,8 +29,8 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 demo: install
 	$(PY) -m launch.train --config=$(DEMO_CONFIG) --workdir=$(WORKDIR)
-	$(PY) -m launch.eval --config=$(DEMO_CONFIG) --workdir=$(WORKDIR)
-	$(PY) -m launch.report --workdir=$(WORKDIR)
+	$(PY) -m launch.eval --config=$(DEMO_CONFIG) --workdir=$(WORKDIR) --flip
+	$(PY) -m launch.report --workdir=$(WORKDIR) --flip
 
 test: install
 	$(PY) -m pytest -q --durations=25

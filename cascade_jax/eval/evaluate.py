@@ -216,6 +216,12 @@ def require_checkpoint(workdir: str) -> None:
         'training run')
 
 
+def eval_dir(workdir: str, flip: bool = False) -> str:
+  """Where `evaluate_checkpoint` writes: ``workdir``/eval, or
+  ``workdir``/eval_flip for the flip test (the plain evaluation stays)."""
+  return os.path.join(workdir, 'eval_flip' if flip else 'eval')
+
+
 def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
                         flip: bool = False) -> dict:
   """Evaluates the latest checkpoint of ``workdir``; prints and writes results.
@@ -259,7 +265,7 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
                       'the image and its mirror.\n\n' + report['text'])
   print(report['text'])
 
-  out_dir = os.path.join(workdir, 'eval_flip' if flip else 'eval')
+  out_dir = eval_dir(workdir, flip)
   os.makedirs(out_dir, exist_ok=True)
   title = (f'{config.data.name}/{config.data.builder_config} '
            f'{config.data.eval_split}, step {step}' + (', flip test' if flip

@@ -7,8 +7,8 @@ the paper's layouts (Table 3 for FLIC-style joint sets, Table 4 for
 full-body ones), x-error histograms (Fig. 11), the best and worst test
 examples with their skeletons, and per-joint coarse heat-maps of a few
 images. It reads the evaluation's predictions (``workdir``/eval, as
-`evaluate.evaluate_checkpoint` writes them) and runs the evaluation first
-when they are missing.
+`evaluate.evaluate_checkpoint` writes them, or ``workdir``/eval_flip for the
+flip test's) and runs that evaluation first when they are missing.
 """
 
 from __future__ import annotations
@@ -45,17 +45,18 @@ METHOD_TITLES = {'coarse': 'coarse model',
 
 
 def write_report(workdir: str, num_examples: int = 4,
-                 num_heatmaps: int = 3) -> str:
+                 num_heatmaps: int = 3, flip: bool = False) -> str:
   """Writes ``workdir``/report/index.html and its figures; returns its path.
 
   Args:
     workdir: a training run's directory (checkpoints/, tensorboard/, eval/).
     num_examples: how many best and how many worst examples to show.
     num_heatmaps: how many examples get per-joint heat-map panels.
+    flip: report the flip test's evaluation (``workdir``/eval_flip).
   """
   config = checkpoint.restore_config(workdir)
   joint_set = datasets.joint_set(config.data)
-  predictions = _load_predictions(workdir, config)
+  predictions = _load_predictions(workdir, config, flip)
   officials = {m: evaluate.official_scores(predictions, m, config.data.name)
                for m in present_methods(predictions)}
   methods = present_methods(predictions)
@@ -64,7 +65,8 @@ def write_report(workdir: str, num_examples: int = 4,
   os.makedirs(out_dir, exist_ok=True)
   predictor = predictor_lib.Predictor.from_checkpoint(workdir)
   title = (f'{config.data.name}/{config.data.builder_config}, '
-           f'{config.model.name} model, step {predictor.step}')
+           f'{config.model.name} model, step {predictor.step}'
+           + (', flip test' if flip else ''))
   print(f'writing the report of {workdir} ({title})')
 
   thresholds = np.linspace(0.0, config.eval.max_threshold,
@@ -92,10 +94,11 @@ def present_methods(predictions) -> list[str]:
   return [m for m in evaluate.METHODS if m in predictions]
 
 
-def _load_predictions(workdir, config) -> dict[str, np.ndarray]:
-  """``workdir``/eval/predictions.npz, evaluating the checkpoint first when
-  it is missing or was written without a field the report needs."""
-  path = os.path.join(workdir, 'eval', 'predictions.npz')
+def _load_predictions(workdir, config, flip) -> dict[str, np.ndarray]:
+  """The evaluation's predictions.npz (the flip test's with ``flip``),
+  evaluating the checkpoint first when it is missing or was written without
+  a field the report needs."""
+  path = os.path.join(evaluate.eval_dir(workdir, flip), 'predictions.npz')
   if os.path.exists(path):
     with np.load(path) as saved:
       predictions = dict(saved)
@@ -107,7 +110,7 @@ def _load_predictions(workdir, config) -> dict[str, np.ndarray]:
     print(f'{path} lacks {sorted(missing)}: evaluating the checkpoint again')
   else:
     print(f'no {path}: evaluating the checkpoint first')
-  evaluate.evaluate_checkpoint(config, workdir)
+  evaluate.evaluate_checkpoint(config, workdir, flip)
   with np.load(path) as saved:
     return dict(saved)
 
