@@ -69,33 +69,42 @@ def _release_compiled_programs():
   jax.clear_caches()
 
 
-@pytest.fixture(scope='session')
-def _compilation_cache_dir(tmp_path_factory):
-  return str(tmp_path_factory.mktemp('compilation_cache'))
-
-
-@pytest.fixture(scope='module')
-def persistent_compilation_cache(_compilation_cache_dir):  # pylint: disable=redefined-outer-name
-  """A persistent compilation cache, shared by the modules that use this
-  fixture, while such a module runs.
+@pytest.fixture(autouse=True, scope='session')
+def persistent_compilation_cache(tmp_path_factory):
+  """The session's persistent compilation cache directory, used by every test
+  and by the processes tests start (through the environment).
 
   ``train_and_evaluate`` pmaps its steps afresh on every call, so a test that
   trains, resumes and evaluates the same model compiles the same programs
-  again, and the loop tests' tiny coarse models repeat each other's; from the
-  cache they load instead. The executables are the compiler's own, so
-  results are unchanged bit for bit. Only programs that took >= 0.25 s to
-  compile are stored.
+  again, and many tests' tiny models repeat each other's; from the cache they
+  load instead. The executables are the compiler's own, so results are
+  unchanged bit for bit. Only programs that took >= 0.25 s to compile are
+  stored.
   """
   from jax.experimental.compilation_cache import compilation_cache  # pylint: disable=g-import-not-at-top
-  saved = (jax.config.jax_compilation_cache_dir,
-           jax.config.jax_persistent_cache_min_compile_time_secs)
+  cache_dir = str(tmp_path_factory.mktemp('compilation_cache'))
+  saved_config = (jax.config.jax_compilation_cache_dir,
+                  jax.config.jax_persistent_cache_min_compile_time_secs)
+  saved_environ = {name: os.environ.get(name) for name in _CACHE_ENVIRON}
   compilation_cache.reset_cache()
-  jax.config.update('jax_compilation_cache_dir', _compilation_cache_dir)
+  jax.config.update('jax_compilation_cache_dir', cache_dir)
   jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.25)
-  yield _compilation_cache_dir
-  jax.config.update('jax_compilation_cache_dir', saved[0])
-  jax.config.update('jax_persistent_cache_min_compile_time_secs', saved[1])
+  os.environ.update(zip(_CACHE_ENVIRON, (cache_dir, '0.25')))
+  yield cache_dir
+  jax.config.update('jax_compilation_cache_dir', saved_config[0])
+  jax.config.update('jax_persistent_cache_min_compile_time_secs',
+                    saved_config[1])
+  for name, value in saved_environ.items():
+    if value is None:
+      os.environ.pop(name, None)
+    else:
+      os.environ[name] = value
   compilation_cache.reset_cache()
+
+
+# What the processes a test starts read (the same two settings).
+_CACHE_ENVIRON = ('JAX_COMPILATION_CACHE_DIR',
+                  'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS')
 
 
 @pytest.fixture(scope='session')

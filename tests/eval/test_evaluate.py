@@ -17,9 +17,6 @@ from configs import synthetic
 from tests.data import fixtures
 from tests.eval import scoring_fixtures
 
-# train_and_evaluate compiles its steps afresh per call: repeats load from disk.
-pytestmark = pytest.mark.usefixtures('persistent_compilation_cache')
-
 
 @pytest.mark.slow
 def test_lsp_evaluation_writes_one_based_official_predictions(tmp_path):

@@ -13,9 +13,6 @@ from cascade_jax.train import checkpoint
 from cascade_jax.train import loop
 from configs import synthetic
 
-# train_and_evaluate compiles its steps afresh per call: repeats load from disk.
-pytestmark = pytest.mark.usefixtures('persistent_compilation_cache')
-
 
 def _tiny_config(data_dir):
   config = synthetic.get_config()

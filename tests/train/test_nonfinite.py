@@ -11,9 +11,6 @@ from cascade_jax.train import events
 from cascade_jax.train import loop
 from configs import synthetic
 
-# train_and_evaluate compiles its steps afresh per call: repeats load from disk.
-pytestmark = pytest.mark.usefixtures('persistent_compilation_cache')
-
 BAD_STEP = 3
 
 

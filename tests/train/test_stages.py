@@ -18,9 +18,6 @@ from cascade_jax.train import state as state_lib
 from cascade_jax.train import steps
 from configs import synthetic
 
-# train_and_evaluate compiles its steps afresh per call: repeats load from disk.
-pytestmark = pytest.mark.usefixtures('persistent_compilation_cache')
-
 
 def _train_config(**stage_steps):
   config = synthetic.get_config().train
