@@ -4,8 +4,8 @@ Trains the 4x / 8x / 16x cascades, the standard cascade and the cascade
 without SpatialDropout (one resumable workdir each under --workdir), then
 writes DIR/precision_study.md with its PNG figures (paper Sec. 5, Table 1,
 Figs. 11, 12, 14). --flip predicts with the flip test and writes its report
-to DIR/flip/, reusing the trained variants. Config overrides apply to every variant, e.g.
---config.train.stage_steps.coarse=3000 for a shorter study.
+to DIR/flip/, reusing the trained variants. Config overrides apply to every
+variant, e.g. --config.train.stage_steps.coarse=3000 for a shorter study.
 """
 
 from absl import app

@@ -103,7 +103,8 @@ def run_variant(config: ml_collections.ConfigDict, workdir: str,
   predictions = evaluate.predict_split(
       state, source, spec, variant_cfg.eval.batch_size, is_cascade=True,
       fusion=evaluate.fusion_options(variant_cfg.eval),
-      flip_permutation=joint_set.flip_permutation if flip else None)
+      flip_permutation=(tuple(joint_set.flip_permutation.tolist()) if flip
+                        else None))
   return VariantResult(
       name=variant, coarse=predictions['coarse'],
       coarse_quarter=predictions['coarse_quarter'],
