@@ -66,36 +66,6 @@ def test_tables_section_official_first_torso_pck_an_extra():
 
 
 @pytest.mark.slow
-def test_flip_report_reads_the_flip_tests_evaluation(tiny_cascade, tmp_path,
-                                                     monkeypatch):
-  workdir, config = tiny_cascade
-  run = str(tmp_path / 'run')
-  shutil.copytree(workdir, run,
-                  ignore=shutil.ignore_patterns('report', 'eval_flip'))
-  plain = report._load_predictions(run, config, flip=False)
-  assert not np.allclose(plain['coarse'], plain['gt'])
-  calls = []
-
-  def flip_evaluation(config, workdir, flip=False):
-    """Stands in for the flip test: its coarse answers are the labels."""
-    del config  # Unused.
-    calls.append(flip)
-    out_dir = evaluate.eval_dir(workdir, flip)
-    os.makedirs(out_dir, exist_ok=True)
-    np.savez(os.path.join(out_dir, 'predictions.npz'),
-             **{**plain, 'coarse': plain['gt']})
-
-  monkeypatch.setattr(evaluate, 'evaluate_checkpoint', flip_evaluation)
-  path = report.write_report(run, num_examples=1, num_heatmaps=1, flip=True)
-  with open(path) as f:
-    page = f.read()
-  assert calls == [True]  # eval_flip/ was missing: evaluated with flip
-  assert os.path.exists(os.path.join(run, 'eval_flip', 'predictions.npz'))
-  assert 'flip test' in page
-  assert '<td>coarse model</td><td>100.0</td><td>100.0</td>' in page
-
-
-@pytest.mark.slow
 def test_report_renders_with_every_referenced_image(tiny_cascade):
   workdir, _ = tiny_cascade
   path = report.write_report(workdir, num_examples=2, num_heatmaps=2)
@@ -122,3 +92,34 @@ def test_report_renders_with_every_referenced_image(tiny_cascade):
                '<th>Wrist</th>', 'cascade (fine)', 'coarse model',
                'Sigma of the x error'):
     assert text in page
+
+
+@pytest.mark.slow
+def test_flip_report_reads_the_flip_tests_evaluation(tiny_cascade, tmp_path,
+                                                     monkeypatch):
+  # After the test above: the copy then holds its plain evaluation.
+  workdir, config = tiny_cascade
+  run = str(tmp_path / 'run')
+  shutil.copytree(workdir, run,
+                  ignore=shutil.ignore_patterns('report', 'eval_flip'))
+  plain = report._load_predictions(run, config, flip=False)
+  assert not np.allclose(plain['coarse'], plain['gt'])
+  calls = []
+
+  def flip_evaluation(config, workdir, flip=False):
+    """Stands in for the flip test: its coarse answers are the labels."""
+    del config  # Unused.
+    calls.append(flip)
+    out_dir = evaluate.eval_dir(workdir, flip)
+    os.makedirs(out_dir, exist_ok=True)
+    np.savez(os.path.join(out_dir, 'predictions.npz'),
+             **{**plain, 'coarse': plain['gt']})
+
+  monkeypatch.setattr(evaluate, 'evaluate_checkpoint', flip_evaluation)
+  path = report.write_report(run, num_examples=1, num_heatmaps=1, flip=True)
+  with open(path) as f:
+    page = f.read()
+  assert calls == [True]  # eval_flip/ was missing: evaluated with flip
+  assert os.path.exists(os.path.join(run, 'eval_flip', 'predictions.npz'))
+  assert 'flip test' in page
+  assert '<td>coarse model</td><td>100.0</td><td>100.0</td>' in page
