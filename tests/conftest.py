@@ -69,6 +69,11 @@ def _release_compiled_programs():
   jax.clear_caches()
 
 
+# What the processes a test starts read (the same two settings).
+_CACHE_ENVIRON = ('JAX_COMPILATION_CACHE_DIR',
+                  'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS')
+
+
 @pytest.fixture(autouse=True, scope='session')
 def persistent_compilation_cache(tmp_path_factory):
   """The session's persistent compilation cache directory, used by every test
@@ -100,11 +105,6 @@ def persistent_compilation_cache(tmp_path_factory):
     else:
       os.environ[name] = value
   compilation_cache.reset_cache()
-
-
-# What the processes a test starts read (the same two settings).
-_CACHE_ENVIRON = ('JAX_COMPILATION_CACHE_DIR',
-                  'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS')
 
 
 @pytest.fixture(scope='session')
