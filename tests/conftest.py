@@ -69,11 +69,6 @@ def _release_compiled_programs():
   jax.clear_caches()
 
 
-# What the processes a test starts read (the same two settings).
-_CACHE_ENVIRON = ('JAX_COMPILATION_CACHE_DIR',
-                  'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS')
-
-
 @pytest.fixture(autouse=True, scope='session')
 def persistent_compilation_cache(tmp_path_factory):
   """The session's persistent compilation cache directory, used by every test
@@ -88,22 +83,17 @@ def persistent_compilation_cache(tmp_path_factory):
   """
   from jax.experimental.compilation_cache import compilation_cache  # pylint: disable=g-import-not-at-top
   cache_dir = str(tmp_path_factory.mktemp('compilation_cache'))
-  saved_config = (jax.config.jax_compilation_cache_dir,
-                  jax.config.jax_persistent_cache_min_compile_time_secs)
-  saved_environ = {name: os.environ.get(name) for name in _CACHE_ENVIRON}
+  saved = (jax.config.jax_compilation_cache_dir,
+           jax.config.jax_persistent_cache_min_compile_time_secs)
   compilation_cache.reset_cache()
   jax.config.update('jax_compilation_cache_dir', cache_dir)
   jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.25)
-  os.environ.update(zip(_CACHE_ENVIRON, (cache_dir, '0.25')))
-  yield cache_dir
-  jax.config.update('jax_compilation_cache_dir', saved_config[0])
-  jax.config.update('jax_persistent_cache_min_compile_time_secs',
-                    saved_config[1])
-  for name, value in saved_environ.items():
-    if value is None:
-      os.environ.pop(name, None)
-    else:
-      os.environ[name] = value
+  with pytest.MonkeyPatch.context() as environ:  # what started processes read
+    environ.setenv('JAX_COMPILATION_CACHE_DIR', cache_dir)
+    environ.setenv('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0.25')
+    yield cache_dir
+  jax.config.update('jax_compilation_cache_dir', saved[0])
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', saved[1])
   compilation_cache.reset_cache()
 
 

@@ -119,8 +119,7 @@ def test_predictor_matches_the_evaluation_on_the_evaluation_crop(
   # The flip test too: one forward pass (inference.predict) for both.
   expected = evaluate.predict_split(
       state, source, spec, 4, is_cascade=True,
-      fusion=evaluate.fusion_options(config.eval),
-      flip_permutation=tuple(predictor.joint_set.flip_permutation.tolist()))
+      fusion=evaluate.fusion_options(config.eval), flip=True)
   got = predictor.predict_crops([r['image'] for r in records],
                                 [r['torso_center'] for r in records],
                                 [r['person_scale'] for r in records],

@@ -61,8 +61,7 @@ TABLE_THRESHOLDS = (0.05, 0.2)
 
 def predict_split(state, source, spec: pipeline.CropSpec, batch_size: int,
                   is_cascade: bool, subpixel: bool = False,
-                  fusion: dict | None = None,
-                  flip_permutation: tuple[int, ...] | None = None
+                  fusion: dict | None = None, flip: bool = False
                   ) -> dict[str, np.ndarray]:
   """Predicts every record of ``source`` in order.
 
@@ -75,8 +74,8 @@ def predict_split(state, source, spec: pipeline.CropSpec, batch_size: int,
     subpixel: quarter-cell (coarse) / quarter-pixel (fine) refinement.
     fusion: a cascade's fusion rule (`fusion_options` of the eval config);
       default the paper's fine argmax.
-    flip_permutation: the joint set's ``flip_permutation`` to run the flip
-      test (`inference.predict`); None: plain prediction.
+    flip: run the flip test (`inference.predict`), joints swapped by the
+      crop spec's ``flip_permutation``.
 
   Returns:
     'coarse', 'coarse_quarter', 'coarse_dark' [N, J, 2] (and 'cascade'
@@ -93,7 +92,8 @@ def predict_split(state, source, spec: pipeline.CropSpec, batch_size: int,
   p_predict_step = jax.pmap(
       functools.partial(steps.predict_step, is_cascade=is_cascade,
                         stride=spec.stride, subpixel=subpixel,
-                        flip_permutation=flip_permutation, **(fusion or {})),
+                        flip_permutation=spec.flip_permutation if flip else None,
+                        **(fusion or {})),
       axis_name=steps.AXIS)
   loader = pipeline.make_loader(source, spec, batch_size, train=False, seed=0,
                                 shard_by_process=False)
@@ -248,9 +248,7 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
 
   predictions = predict_split(state, source, spec, config.eval.batch_size,
                               is_cascade, config.eval.subpixel,
-                              fusion_options(config.eval),
-                              tuple(joint_set.flip_permutation.tolist())
-                              if flip else None)
+                              fusion_options(config.eval), flip)
   thresholds = np.linspace(0.0, config.eval.max_threshold,
                            config.eval.num_thresholds)
   methods = tuple(m for m in METHODS if m in predictions)

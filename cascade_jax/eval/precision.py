@@ -102,9 +102,7 @@ def run_variant(config: ml_collections.ConfigDict, workdir: str,
   spec = pipeline.crop_spec(variant_cfg, joint_set)
   predictions = evaluate.predict_split(
       state, source, spec, variant_cfg.eval.batch_size, is_cascade=True,
-      fusion=evaluate.fusion_options(variant_cfg.eval),
-      flip_permutation=(tuple(joint_set.flip_permutation.tolist()) if flip
-                        else None))
+      fusion=evaluate.fusion_options(variant_cfg.eval), flip=flip)
   return VariantResult(
       name=variant, coarse=predictions['coarse'],
       coarse_quarter=predictions['coarse_quarter'],
