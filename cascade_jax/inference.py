@@ -33,6 +33,7 @@ import numpy as np
 
 from cascade_jax import heatmaps as heatmap_codec
 from cascade_jax.model import cascade
+from cascade_jax.model import spatial
 
 
 def mirror_points(points: jax.Array, width: int) -> jax.Array:
@@ -114,7 +115,8 @@ def predict(apply_fn, params, images: jax.Array, torso: jax.Array | None = None,
     (their peaks), 'coarse_quarter' and 'coarse_dark' (the same maps decoded
     a quarter cell towards the larger neighbour, and by
     ``heatmaps.decode_dark``); for a cascade 'cascade' [B, J, 2] (the fine
-    answer fused with the coarse one) and 'fine_scores' [B, J]; with a
+    answer fused with the map its windows were cut at: the coarse one, or
+    the MRF's `spatial.window_prior`) and 'fine_scores' [B, J]; with a
     spatial model 'spatial' (argmax of its marginals, where the windows are
     cut) and 'cascade_no_spatial' (the fine model on windows at the coarse
     argmax). With flip every map is the average of the direct and the
@@ -177,14 +179,18 @@ def predict(apply_fn, params, images: jax.Array, torso: jax.Array | None = None,
   if not is_cascade:
     return predictions
 
-  def fuse(cascade_outputs):
+  def fuse(cascade_outputs, prior=None):
     return cascade.locations(cascade_outputs, pooling=stride, fusion=fusion,
                              min_peak=fine_min_peak, cell_margin=cell_margin,
-                             subpixel=subpixel, coarse_power=coarse_power)
+                             subpixel=subpixel, coarse_power=coarse_power,
+                             prior=prior)
 
   spatial_maps = average(outputs.spatial_heatmaps)
   coarse_centres, _ = heatmap_codec.decode(coarse_maps, stride)
+  window_prior = None  # the coarse maps: the windows' own
   if spatial_maps is not None:
+    window_prior = spatial.window_prior(spatial_maps, coarse_maps,
+                                        params['spatial']['active'])
     predictions['spatial'], _ = heatmap_codec.decode(spatial_maps, stride,
                                                      subpixel)
     # The same parameters without the MRF: windows at the coarse argmax.
@@ -196,5 +202,5 @@ def predict(apply_fn, params, images: jax.Array, torso: jax.Array | None = None,
                heatmap_codec.decode(spatial_maps, stride)[0])
     outputs = run(centres)
   predictions['cascade'], predictions['fine_scores'] = fuse(
-      fuse_windows(outputs, coarse_maps, spatial_maps))
+      fuse_windows(outputs, coarse_maps, spatial_maps), window_prior)
   return predictions

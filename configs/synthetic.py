@@ -27,6 +27,7 @@ def get_config() -> ml_collections.ConfigDict:
   data.num_train = 4000
   data.num_test = 500
   data.dataset_seed = 0              # the generated images; config.seed drives training
+  data.train_split = 'train'        # what the stages (and the MRF's kernels) learn from
   data.eval_split = 'test'
   data.input_size = (96, 96)         # (W, H) of the model input
   data.crop_center = 'torso_center'  # record field the crop is centred on

@@ -37,4 +37,8 @@ def get_config():
   # argmax after 300 steps (BUILD_NOTES.md).
   config.train.spatial_learning_rate = 5e-2
   config.train.spatial_loss_weight = 0.0   # > 0: also trained in 'joint'
+  # '' : the MRF answers for every joint. workdirs/cascade trained on the
+  # whole training split, so no image is held out for the per-joint choice
+  # that the FLIC and MPII configs make (train/spatial_choice.py).
+  config.train.spatial_choice_split = ''
   return config

@@ -89,11 +89,14 @@ def test_flip_on_a_mirror_equivariant_model_changes_nothing():
       (_equivariant_cascade, True, (images, torso))):
     kwargs = dict(is_cascade=is_cascade, stride=STRIDE, fusion='product',
                   return_heatmaps=True)
+    # The 'MRF' answers for every joint ('active', read by the fusion).
+    params = ({'spatial': {'active': jnp.ones(JOINTS.num_joints)}}
+              if len(inputs) == 2 else {})
     plain = jax.jit(functools.partial(inference.predict, apply_fn,
-                                      **kwargs))({}, *inputs)
+                                      **kwargs))(params, *inputs)
     flipped = jax.jit(functools.partial(
         inference.predict, apply_fn, flip_permutation=PERMUTATION,
-        **kwargs))({}, *inputs)
+        **kwargs))(params, *inputs)
     assert set(plain) == set(flipped)
     assert ('spatial' in plain) == (len(inputs) == 2)
     chex.assert_trees_all_close(flipped, plain, atol=1e-5)

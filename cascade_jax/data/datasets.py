@@ -87,9 +87,10 @@ def load_split(config: ml_collections.ConfigDict, split: str):
 
 
 def _decoded_bytes(config: ml_collections.ConfigDict, split: str) -> int:
-  """Bytes of a synthetic split's decoded images."""
+  """Bytes of a synthetic split's decoded images (at most: a slice such as
+  'train[400:]' counts as its whole split)."""
   height, width = config.image_size
-  count = config.num_train if split == 'train' else config.num_test
+  count = config.num_train if split.startswith('train') else config.num_test
   return count * height * width * 3
 
 

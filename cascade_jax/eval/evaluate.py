@@ -150,10 +150,8 @@ def score(predictions, method, joint_set, thresholds) -> dict:
     scored; 'auc' [J]; 'norm' [N] torso lengths, NaN where left out;
     'unusable_torso', the number left out.
   """
-  norm = metrics.torso_size(predictions['gt'], joint_set,
-                            predictions['visible'])
+  norm, labelled = torso_norm(predictions, joint_set)
   usable = np.isfinite(norm)
-  labelled = predictions['visible'] & usable[:, None]
   correct, counts = metrics.pck_counts(
       predictions[method], predictions['gt'], labelled,
       np.where(usable, norm, 1.0), thresholds)
@@ -162,6 +160,24 @@ def score(predictions, method, joint_set, thresholds) -> dict:
   return {'thresholds': thresholds, 'curve': curve, 'counts': counts,
           'auc': metrics.pck_curve_auc(thresholds, curve), 'norm': norm,
           'unusable_torso': int(np.sum(~usable))}
+
+
+def torso_norm(predictions, joint_set) -> tuple[np.ndarray, np.ndarray]:
+  """(norm [N] torso lengths, NaN where unusable; labelled [N, J]: the
+  visible joints of the people with a usable torso), for `score`."""
+  norm = metrics.torso_size(predictions['gt'], joint_set,
+                            predictions['visible'])
+  return norm, predictions['visible'] & np.isfinite(norm)[:, None]
+
+
+def correct_joints(predictions, method, joint_set, threshold: float
+                   ) -> np.ndarray:
+  """[N, J] bool: the joints of ``predictions[method]`` that `score` counts
+  as correct at torso PCK ``threshold``, example by example."""
+  norm, labelled = torso_norm(predictions, joint_set)
+  return metrics.correct_joints(
+      predictions[method], predictions['gt'], labelled,
+      np.where(np.isfinite(norm), norm, 1.0), [threshold])[0]
 
 
 def official_scores(predictions, method, dataset: str
@@ -258,6 +274,13 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
                for m in methods}
   report = _report(scored, officials, joint_set, thresholds, step, final)
   report['json']['flip'] = flip
+  if 'spatial' in state.params:  # the joints `spatial_choice` left coarse
+    aside = [name for name, active in zip(
+        joint_set.joints, np.asarray(state.params['spatial']['active']))
+             if active < 0.5]
+    report['json']['mrf_steps_aside'] = aside
+    report['text'] += ('\nThe MRF steps aside (its answer is the coarse '
+                       f'argmax) for: {", ".join(aside) or "no joint"}.')
   if flip:
     report['text'] = ('Flip test: every prediction averages the heat-maps of '
                       'the image and its mirror.\n\n' + report['text'])

@@ -102,15 +102,13 @@ def normalised_distances(pred, gt, norm) -> np.ndarray:
   return np.linalg.norm(pred - gt, axis=-1) / norm[:, None]
 
 
-def pck_counts(pred, gt, visible, norm, thresholds=DEFAULT_THRESHOLDS
-               ) -> tuple[np.ndarray, np.ndarray]:
-  """Correct and labelled counts behind `pck`, for pooling over batches/joints.
+def correct_joints(pred, gt, visible, norm, thresholds=DEFAULT_THRESHOLDS
+                   ) -> np.ndarray:
+  """[T, N, J] bool: joint j of example n is labelled and within
+  thresholds[t] * norm[n] of its ground truth (the one definition of a
+  correct joint, which `pck_counts` sums).
 
   Args: as `pck`.
-
-  Returns:
-    (correct [T, J] int64, labelled [J] int64): the number of visible joints
-    with ||pred - gt|| <= thr * norm, and the number of visible joints.
   """
   pred = _check_coords('pred', pred)
   gt = _check_coords('gt', gt)
@@ -128,9 +126,22 @@ def pck_counts(pred, gt, visible, norm, thresholds=DEFAULT_THRESHOLDS
   with np.errstate(invalid='ignore'):
     dist = np.linalg.norm(pred - gt, axis=-1)  # [N, J]; NaN never <= anything
     within = dist[None] <= thresholds[:, None, None] * norm[None, :, None]
-  correct = np.sum(within & visible[None], axis=1, dtype=np.int64)
-  labelled = np.sum(visible, axis=0, dtype=np.int64)
-  return correct, labelled
+  return within & visible[None]
+
+
+def pck_counts(pred, gt, visible, norm, thresholds=DEFAULT_THRESHOLDS
+               ) -> tuple[np.ndarray, np.ndarray]:
+  """Correct and labelled counts behind `pck`, for pooling over batches/joints.
+
+  Args: as `pck`.
+
+  Returns:
+    (correct [T, J] int64, labelled [J] int64): the number of visible joints
+    with ||pred - gt|| <= thr * norm, and the number of visible joints.
+  """
+  correct = correct_joints(pred, gt, visible, norm, thresholds)
+  labelled = np.sum(np.asarray(visible, bool), axis=0, dtype=np.int64)
+  return np.sum(correct, axis=1, dtype=np.int64), labelled
 
 
 def pck(pred, gt, visible, norm, thresholds=DEFAULT_THRESHOLDS) -> np.ndarray:

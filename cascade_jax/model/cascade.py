@@ -142,7 +142,8 @@ FUSION_RULES = ('fine', 'threshold', 'product', 'cell')
 
 def locations(outputs: CascadeOutputs, pooling: int, fusion: str = 'fine',
               min_peak: float = 0.0, cell_margin: float = 0.0,
-              subpixel: bool = False, coarse_power: float = 1.0
+              subpixel: bool = False, coarse_power: float = 1.0,
+              prior: jax.Array | None = None
               ) -> tuple[jax.Array, jax.Array]:
   """Final joint predictions and their fine peaks.
 
@@ -164,6 +165,9 @@ def locations(outputs: CascadeOutputs, pooling: int, fusion: str = 'fine',
     coarse_power: the exponent of 'product': 1 weighs the fine map by the
       coarse one, more trusts the coarse location more (the coarse map's
       spread shrinks by its square root).
+    prior: [B, h, w, J] the heat-maps whose argmax placed the windows, by
+      which 'product' weighs: default the coarse ones; with an MRF its
+      `spatial.window_prior`.
 
   Returns:
     ([B, J, 2] (x, y) in input pixels, [B, J] the fine map's value at the
@@ -175,8 +179,9 @@ def locations(outputs: CascadeOutputs, pooling: int, fusion: str = 'fine',
   maps = outputs.fine_heatmaps
   origins = outputs.window_origins
   if fusion == 'product':
-    prior = _coarse_in_windows(outputs.coarse_heatmaps, origins,
-                               maps.shape[1], pooling)
+    prior = _coarse_in_windows(
+        outputs.coarse_heatmaps if prior is None else prior, origins,
+        maps.shape[1], pooling)
     maps = jnp.maximum(maps, 0.0) * jnp.maximum(prior, 0.0)**coarse_power
   elif fusion == 'cell':
     maps = _outside_cell_to_min(maps, outputs.crop_centres - origins,

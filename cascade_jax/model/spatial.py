@@ -24,7 +24,15 @@ positive maximum. Training grows the pairwise weights (their gradient is the
 log-message's covariance with the target, non-zero from the first step); the
 pairwise kernels start from the offset histograms. ``pairwise_weight_init``
 = 1 starts from the paper's full product instead, which a short stage can
-make worse than the coarse model (BUILD_NOTES.md, issue 15). The sources v of
+make worse than the coarse model (BUILD_NOTES.md, issue 15).
+
+Stepping aside (issue 15): training optimises E3, not the argmax's
+accuracy, and a joint can end a spatial stage less accurate than its coarse
+heat-map while the mean gains. The parameter 'active' [J] (1: joint a's
+output is the MRF's log-marginal; 0: it is the coarse heat-map itself, so
+the MRF's argmax is the coarse argmax exactly) is never trained: at the end
+of the spatial stage `cascade_jax.train.spatial_choice` keeps the MRF only
+for the joints it makes more accurate on held-out images. The sources v of
 joint a are a itself, its skeleton neighbours (`JointSet.edges`) and the
 torso: the ground-truth torso position, given with every example (FLIC's
 torsobox centre, MPII's objpos), enters as an extra joint (index J) whose
@@ -52,6 +60,10 @@ import ml_collections
 import numpy as np
 
 from cascade_jax import heatmaps as heatmap_codec
+
+# Parameters that a decision after training sets and the optimiser never
+# touches (`cascade_jax.train.stages` freezes them by name).
+DECIDED_PARAMS = ('active',)
 
 # Floor of a kernel cell's initial probability: softplus can reach 0 only at
 # -inf, and the floor keeps every initial parameter finite.
@@ -135,7 +147,9 @@ class SpatialModel(nn.Module):
   """The MRF's marginals from coarse heat-maps and the torso position.
 
   Parameters: 'kernels' [P, kh, kw] and 'biases' [P], both before softplus,
-  and 'weights' [P], one per pair of `pairs(num_joints, edges)`.
+  and 'weights' [P], one per pair of `pairs(num_joints, edges)`; 'active'
+  [J] (1 at initialisation), which joints the MRF answers for (the others
+  get their coarse heat-map: see the module docstring).
 
   Attributes:
     num_joints: J, the coarse model's joints (the torso is joint J).
@@ -171,7 +185,8 @@ class SpatialModel(nn.Module):
 
     Returns:
       [B, H, W, J] log-marginals, unnormalised: their argmax is the MRF's
-      location, and a softmax over (H, W) its distribution.
+      location, and a softmax over (H, W) its distribution. A joint whose
+      'active' is 0 gets its coarse heat-map instead, without gradient.
     """
     batch, height, width, num_joints = heatmaps.shape
     if num_joints != self.num_joints:
@@ -187,6 +202,8 @@ class SpatialModel(nn.Module):
         (len(graph),), inverse_softplus(self.bias_init), jnp.float32))
     weights = self.param('weights', lambda _: jnp.asarray(
         initial_weights(graph, self.pairwise_weight_init), jnp.float32))
+    active = self.param('active', lambda _: jnp.ones((self.num_joints,),
+                                                     jnp.float32))
     torso_map = torso_heatmap(torso, (height, width), self.stride,
                               self.torso_sigma)
     joints = jnp.concatenate([heatmaps, torso_map[..., None]], axis=-1)
@@ -197,7 +214,9 @@ class SpatialModel(nn.Module):
     # Rounding in the FFT can leave a hair below the exact (>= 0) convolution;
     # the bias keeps messages positive far above it.
     one_hot = jax.nn.one_hot(graph[:, 0], self.num_joints)  # [P, J]
-    return (jnp.log(messages) * weights) @ one_hot
+    log_marginals = (jnp.log(messages) * weights) @ one_hot
+    return jnp.where(active > 0.5, log_marginals,
+                     jax.lax.stop_gradient(heatmaps))
 
   def _initial_kernels(self, graph: np.ndarray) -> np.ndarray:
     """[P, kh, kw] kernel parameters: softplus^-1 of the offset histograms
@@ -212,6 +231,25 @@ class SpatialModel(nn.Module):
     probabilities[is_self] = 0.0
     probabilities[is_self, kh // 2, kw // 2] = 1.0
     return inverse_softplus(np.maximum(probabilities, KERNEL_FLOOR))
+
+
+def window_prior(spatial_heatmaps: jax.Array, coarse_heatmaps: jax.Array,
+                 active: jax.Array) -> jax.Array:
+  """[B, H, W, J] the map the MRF's windows are cut at, as a heat-map: the
+  marginal exp(log m) scaled to peak 1 where the MRF is active, the coarse
+  heat-map where it steps aside. The cascade's 'product' fusion weighs the
+  fine map by it (`cascade.locations`): the coarse map would pull the answer
+  back towards the coarse peak that the MRF moved the window away from.
+
+  Args:
+    spatial_heatmaps: `SpatialModel`'s output (log-marginals; the coarse
+      heat-map where 'active' is 0), or its flip-test average.
+    coarse_heatmaps: [B, H, W, J] the coarse heat-maps.
+    active: [J] the model's 'active' parameter.
+  """
+  peak = jnp.max(spatial_heatmaps, axis=(1, 2), keepdims=True)
+  return jnp.where(active > 0.5, jnp.exp(spatial_heatmaps - peak),
+                   coarse_heatmaps)
 
 
 def initial_weights(graph: np.ndarray, pairwise: float) -> np.ndarray:

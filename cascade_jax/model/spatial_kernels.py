@@ -88,8 +88,8 @@ def offset_histograms(joints: np.ndarray, visible: np.ndarray,
 
 def from_training_split(config) -> tuple[np.ndarray, np.ndarray, int]:
   """(kernels [P, kh, kw], pairs [P, 2], examples counted) of an experiment
-  ``config`` with ``config.model.spatial``, from its 'train' split."""
-  source, joint_set = datasets.load_split(config.data, 'train')
+  ``config`` with ``config.model.spatial``, from its ``data.train_split``."""
+  source, joint_set = datasets.load_split(config.data, config.data.train_split)
   spec = pipeline.crop_spec(config, joint_set)
   joints, visible, torso = crop_positions(source, spec,
                                           config.model.spatial.torso_key)

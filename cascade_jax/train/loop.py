@@ -9,7 +9,9 @@ SIGINT stop it after the step in flight with a checkpoint of that step
 training, or with ``train.skip_nonfinite`` changes nothing and is counted. A
 new run may start from the parameters of another run (``train.init_from``, a
 workdir): e.g. a trained cascade gets a spatial model and trains only its
-stage.
+stage. At the last step of the spatial stage, with
+``train.spatial_choice_split``, the MRF keeps only the joints it makes more
+accurate on those held-out images (spatial_choice.py).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from cascade_jax.model import spatial
 from cascade_jax.train import checkpoint
 from cascade_jax.train import preemption
 from cascade_jax.train import progress
+from cascade_jax.train import spatial_choice
 from cascade_jax.train import stages
 from cascade_jax.train import state as state_lib
 from cascade_jax.train import steps
@@ -56,7 +59,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   local_batch = global_batch // jax.process_count()
   checkpoint.check_writable(workdir)  # Before hours of data and compiling.
 
-  train_source, joint_set = datasets.load_split(config.data, 'train')
+  train_source, joint_set = datasets.load_split(config.data,
+                                                 config.data.train_split)
   eval_source, _ = datasets.load_split(config.data, config.data.eval_split)
   model = build.build_model(config.model, joint_set.num_joints,
                             spatial.build(config, joint_set))
@@ -107,6 +111,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
           continue
         if start_step <= stage.begin:
           state = stages.enter(state, config.train, stage)
+          if stage.name == 'spatial':  # every joint trains; chosen at the end
+            state = state.replace(params=spatial_choice.with_active(
+                state.params, np.ones(joint_set.num_joints)))
           logging.info('stage %s: steps %d to %d', stage.name, stage.begin + 1,
                        stage.end)
         state = _run_stage(state, stage, train_iterator, eval_source, spec,
@@ -138,6 +145,11 @@ def _run_stage(state, stage, train_iterator, eval_source, spec, config,
     replicated, metrics = p_train_step(
         replicated, device_batch(host_batch, num_devices))
     non_finite.add(step, metrics)
+    if (stage.name == 'spatial' and step == stage.end
+        and config.train.get('spatial_choice_split')):
+      host_state, _ = spatial_choice.choose(
+          jax_utils.unreplicate(replicated), config, spec, workdir)
+      replicated = steps.replicate(host_state)
     stopping = stop.requested(step)
     saving = (stopping or step % config.train.checkpoint_every == 0
               or step == stage.end)

@@ -23,6 +23,7 @@ import jax
 import ml_collections
 import optax
 
+from cascade_jax.model import spatial
 from cascade_jax.train import state as state_lib
 
 STAGES = ('coarse', 'spatial', 'fine', 'joint')
@@ -126,8 +127,9 @@ def peak_learning_rate(train_config: ml_collections.ConfigDict,
 def optimizer(train_config: ml_collections.ConfigDict, stage: Stage,
               params) -> optax.GradientTransformation:
   """The config's optimiser over ``stage``'s steps at its
-  ``peak_learning_rate``, frozen where the stage does not train
-  (optax.set_to_zero: no update, no optimiser state)."""
+  ``peak_learning_rate``, frozen where the stage does not train and on the
+  spatial model's ``DECIDED_PARAMS`` (optax.set_to_zero: no update, no
+  optimiser state)."""
   peak = peak_learning_rate(train_config, stage.name)
   tx = make_optimizer(train_config, stage.steps, peak)
   if not isinstance(params, dict) or 'fine' not in params:
@@ -135,9 +137,13 @@ def optimizer(train_config: ml_collections.ConfigDict, stage: Stage,
   trained = _TRAINED[stage.name]
   if stage.name == 'joint' and train_config.get('spatial_loss_weight', 0.0):
     trained += ('spatial',)
-  labels = {name: jax.tree.map(
-      lambda _, n=name: 'train' if n in trained else 'freeze',
-      subtree) for name, subtree in params.items()}
+
+  def label(path, _):
+    decided = (path[0].key == 'spatial'
+               and path[-1].key in spatial.DECIDED_PARAMS)
+    return 'train' if path[0].key in trained and not decided else 'freeze'
+
+  labels = jax.tree_util.tree_map_with_path(label, params)
   return optax.multi_transform({'train': tx, 'freeze': optax.set_to_zero()},
                                labels)
 

@@ -35,6 +35,9 @@ def _tiny(config, manual_dir, data_dir, input_size):
   config.data.data_dir = str(data_dir)
   config.data.input_size = input_size
   config.data.worker_count = 0
+  # The configs hold out 'train[:400]' for the MRF's choice of joints; these
+  # exports are smaller, and the MRF's stage is skipped.
+  config.data.train_split = 'train'
   config.model.bank_widths = (4, 4, 4, 8)
   config.model.head_widths = (8, 8)
   config.model.fine_bank_widths = (4, 4)

@@ -21,9 +21,9 @@ from tests.data import fixtures
 REPO = pathlib.Path(__file__).parents[2]
 
 
-def _check_kernels(config, joint_set, heatmap_size):
+def _check_kernels(config, joint_set, heatmap_size, expected_count):
   kernels, graph, count = spatial_kernels.from_training_split(config)
-  assert count > 0
+  assert count == expected_count
   np.testing.assert_array_equal(
       graph, spatial.pairs(joint_set.num_joints,
                            [tuple(e) for e in joint_set.edge_indices]))
@@ -42,7 +42,11 @@ def test_flic_kernels_use_the_torsobox_centre(tmp_path):
   config.data.manual_dir = str(tmp_path / 'manual')
   config.model.spatial.kernel_file = str(tmp_path / 'k' / 'flic_8x.npz')
   assert config.model.spatial.torso_key == 'torso_center'
-  _check_kernels(config, joint_sets.FLIC, (30, 40))
+  # The kernels count data.train_split only: the config holds out the first
+  # 400 training frames, the fixture's first of its 3 here.
+  assert config.data.train_split == 'train[400:]'
+  config.data.train_split = 'train[1:]'
+  _check_kernels(config, joint_sets.FLIC, (30, 40), expected_count=2)
 
 
 def test_mpii_kernels_use_objpos(tmp_path, monkeypatch):
@@ -55,7 +59,10 @@ def test_mpii_kernels_use_objpos(tmp_path, monkeypatch):
   config.data.manual_dir = str(tmp_path / 'manual')
   config.model.spatial.kernel_file = str(tmp_path / 'mpii_8x.npz')
   assert config.model.spatial.torso_key == 'person_center'
-  _check_kernels(config, joint_sets.MPII, (32, 32))
+  config.data.train_split = 'train'  # the fixture holds fewer than 400
+  _check_kernels(config, joint_sets.MPII, (32, 32),
+                 expected_count=len(datasets.load_split(config.data,
+                                                        'train')[0]))
 
 
 def _synthetic_flags(tmp_path):

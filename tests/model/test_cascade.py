@@ -166,6 +166,18 @@ class FusionTest(chex.TestCase):
     np.testing.assert_array_equal(joints, [[[4, 4], [7.5, 7.5]]])
     np.testing.assert_allclose(scores[0, 0], 0.9)
 
+  def test_product_weighs_by_the_map_the_windows_were_cut_at(self):
+    # An MRF moved joint 0's window: its prior fires at cell (0, 1) (centre
+    # (3.5, 11.5)), not at the coarse cell (0, 0). Weighed by it, the strong
+    # fine peak at (3, 12) wins over the coarse-supported (4, 4).
+    prior = np.zeros((1, 4, 4, 2), np.float32)
+    prior[0, 1, 0, 0] = 1.0
+    prior[0, 1, 1, 1] = 1.0  # joint 1 as the coarse map
+    joints, scores = cascade.locations(self._outputs(), 8, 'product',
+                                       prior=jnp.asarray(prior))
+    np.testing.assert_array_equal(joints, [[[3, 12], [7.5, 7.5]]])
+    np.testing.assert_allclose(scores[0, 0], 1.0)
+
   def test_coarse_power_trusts_the_coarse_map_more(self):
     # One joint, 16-px window at (0, 0). The coarse map is 1 at cell (0, 0)
     # and 0.5 at cell (0, 1) (centre (3.5, 11.5)): bilinearly 0.908 at pixel

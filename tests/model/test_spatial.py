@@ -326,3 +326,50 @@ def test_wrong_heatmap_count_or_torso_shape_is_rejected():
     model.init(jax.random.key(0), jnp.zeros((1, 4, 4, 10)), jnp.zeros((1, 2)))
   with pytest.raises(ValueError, match='torso must be'):
     model.init(jax.random.key(0), jnp.zeros((1, 4, 4, 11)), jnp.zeros((2,)))
+
+
+def test_a_joint_the_mrf_steps_aside_from_gets_its_coarse_heatmap(
+    kernel_file):
+  """'active' = 0 for a joint: its output is its coarse heat-map exactly (so
+  its argmax is the coarse argmax), without gradient to the MRF; the other
+  joints keep their log-marginals."""
+  rng = np.random.default_rng(5)
+  coarse = rng.normal(size=(2, *_MAP_HW, 11)).astype(np.float32)
+  torso = rng.uniform(0, 150, (2, 2)).astype(np.float32)
+  model = _model(joint_sets.FLIC, _MAP_HW, kernel_file, pairwise_weight_init=1.0)
+  params = model.init(jax.random.key(0), coarse, torso)['params']
+  np.testing.assert_array_equal(params['active'], np.ones(11))
+  every = model.apply({'params': params}, coarse, torso)
+  stepped_aside = np.array([2, 5, 9])
+  active = np.ones(11, np.float32)
+  active[stepped_aside] = 0.0
+  gated = dict(params, active=jnp.asarray(active))
+  out = model.apply({'params': gated}, coarse, torso)
+  np.testing.assert_array_equal(out[..., stepped_aside],
+                                coarse[..., stepped_aside])
+  kept = np.setdiff1d(np.arange(11), stepped_aside)
+  np.testing.assert_array_equal(out[..., kept], every[..., kept])
+  assert not np.allclose(every[..., stepped_aside], coarse[..., stepped_aside])
+
+  def loss(p):
+    return jnp.sum(model.apply({'params': p}, coarse, torso) ** 2)
+
+  grads = jax.grad(loss)(gated)
+  graph = spatial.pairs(11, _edges(joint_sets.FLIC))
+  aside = np.isin(graph[:, 0], stepped_aside)
+  assert np.all(np.asarray(grads['weights'])[aside] == 0)
+  assert np.all(np.asarray(grads['kernels'])[aside] == 0)
+  assert np.all(np.abs(np.asarray(grads['weights'])[~aside]) > 0)
+
+
+def test_window_prior_is_the_marginal_at_peak_one_or_the_coarse_map():
+  rng = np.random.default_rng(6)
+  log_marginals = rng.normal(0.0, 3.0, (2, 4, 5, 3)).astype(np.float32)
+  coarse = rng.normal(size=(2, 4, 5, 3)).astype(np.float32)
+  out = np.where(np.array([True, False, True]), log_marginals, coarse)
+  prior = spatial.window_prior(out, coarse, jnp.array([1.0, 0.0, 1.0]))
+  marginals = np.exp(log_marginals.astype(np.float64))
+  expected = marginals / marginals.max(axis=(1, 2), keepdims=True)
+  chex.assert_trees_all_close(prior[..., [0, 2]], expected[..., [0, 2]],
+                              rtol=1e-5)
+  np.testing.assert_array_equal(prior[..., 1], coarse[..., 1])

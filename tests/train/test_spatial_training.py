@@ -1,6 +1,8 @@
 """End to end: a trained cascade gets the spatial model, trains only its stage,
 then evaluates and predicts with and without it."""
 
+import json
+
 import chex
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ from cascade_jax.model import spatial
 from cascade_jax.model import spatial_kernels
 from cascade_jax.train import checkpoint
 from cascade_jax.train import loop
+from cascade_jax.train import spatial_choice
 
 
 @pytest.mark.slow
@@ -26,6 +29,7 @@ def test_spatial_stage_from_a_trained_cascade(tiny_cascade, tmp_path):
   config.train.stage_steps.spatial = 2
   config.train.spatial_learning_rate = 0.05
   config.train.init_from = cascade_workdir
+  config.train.spatial_choice_split = 'train[:4]'
   kernels, graph, count = spatial_kernels.from_training_split(config)
   spatial_kernels.save(config.model.spatial.kernel_file, kernels, graph,
                        config.model.pooling, count)
@@ -41,6 +45,16 @@ def test_spatial_stage_from_a_trained_cascade(tiny_cascade, tmp_path):
       {k: state.params[k] for k in ('coarse', 'fine')}, trained_cascade)
   weights = np.asarray(state.params['spatial']['weights'])
   assert np.abs(weights[graph[:, 1] == graph.max()]).min() > 0
+  # The choice of joints at the end of the stage, recorded and applied.
+  with open(f'{workdir}/{spatial_choice.RESULT_FILE}') as f:
+    choice = json.load(f)
+  assert (choice['split'], choice['examples']) == ('train[:4]', 4)
+  active = np.array(choice['active'])
+  np.testing.assert_array_equal(active, [
+      better > worse and p <= choice['level'] for better, worse, p in zip(
+          choice['better'], choice['worse'], choice['p_value'])])
+  np.testing.assert_array_equal(state.params['spatial']['active'], active)
+  assert not active.all()  # two steps from the identity: mostly ties
 
   # Evaluation and prediction restore the MRF: no kernel file needed.
   (tmp_path / 'kernels.npz').unlink()
@@ -56,6 +70,11 @@ def test_spatial_stage_from_a_trained_cascade(tiny_cascade, tmp_path):
                              without['cascade'], atol=1e-4)
   np.testing.assert_allclose(with_spatial['coarse'], without['coarse'],
                              atol=1e-4)
+  # Where the MRF steps aside its answer is the coarse argmax, exactly.
+  assert results['mrf_steps_aside'] == [
+      name for name, keep in zip(choice['joints'], active) if not keep]
+  np.testing.assert_array_equal(with_spatial['spatial'][:, ~active],
+                                with_spatial['coarse'][:, ~active])
 
   predictor = cascade_jax.Predictor.from_checkpoint(workdir, batch_size=4)
   source, _ = datasets.load_split(config.data, 'test')

@@ -171,6 +171,22 @@ def test_spatial_model_trains_in_its_stage_or_jointly_by_config(
     np.testing.assert_allclose(metrics['loss'], metrics['e3'])
 
 
+@pytest.mark.parametrize('stage_name, spatial_loss_weight',
+                         [('spatial', 0.0), ('joint', 0.5)])
+def test_the_mrf_choice_of_joints_is_never_trained(stage_name,
+                                                   spatial_loss_weight):
+  """'active' is set by `spatial_choice` after the stage, not by the
+  optimiser: weight decay (large here) would pull it from 1 otherwise."""
+  train_config = _train_config(coarse=2, spatial=2, fine=2, joint=2)
+  train_config.spatial_loss_weight = spatial_loss_weight
+  train_config.weight_decay = 0.5
+  train_config.spatial_learning_rate = 0.1
+  before, after, _ = _spatial_steps(train_config, stage_name,
+                                    spatial_loss_weight)
+  np.testing.assert_array_equal(after['spatial']['active'], np.ones(3))
+  assert _changed(before, after)['spatial']
+
+
 def test_spatial_stage_comes_before_the_fine_stage_and_has_its_own_rate():
   train_config = _train_config(coarse=2, spatial=2, fine=2, joint=2)
   assert [s.name for s in stages.plan(train_config, True)] == [
