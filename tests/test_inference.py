@@ -102,6 +102,32 @@ def test_flip_on_a_mirror_equivariant_model_changes_nothing():
     chex.assert_trees_all_close(flipped, plain, atol=1e-5)
 
 
+def test_the_cascade_is_weighed_by_the_mrf_map_its_windows_were_cut_at():
+  """With an MRF, 'product' multiplies the fine maps by the MRF's marginal
+  (exp of its output, scaled to peak 1) for the joints it answers for and
+  by the coarse map for those it steps aside from; 'cascade_no_spatial'
+  (windows at the coarse argmax) by the coarse map."""
+  images = jax.random.uniform(jax.random.PRNGKey(2), (3, 48, 64, 3))
+  torso = jnp.array([[20.0, 25.0], [40.0, 20.0], [31.5, 23.5]])
+  active = np.ones(JOINTS.num_joints, np.float32)
+  active[[1, 4]] = 0.0  # the elbows: coarse
+  got = inference.predict(_equivariant_cascade, {'spatial': {'active': active}},
+                          images, torso, is_cascade=True, stride=STRIDE,
+                          fusion='product')
+  outputs = _equivariant_cascade({}, images, False, torso=torso)
+  log_m = np.asarray(outputs.spatial_heatmaps, np.float64)
+  marginal = np.exp(log_m - log_m.max(axis=(1, 2), keepdims=True))
+  prior = np.where(active > 0.5, marginal,
+                   np.asarray(outputs.coarse_heatmaps, np.float64))
+  expected, _ = cascade.locations(outputs, STRIDE, 'product',
+                                  prior=jnp.asarray(prior, jnp.float32))
+  np.testing.assert_allclose(got['cascade'], expected, atol=1e-5)
+  by_coarse, _ = cascade.locations(outputs, STRIDE, 'product')
+  assert not np.allclose(got['cascade'], by_coarse)  # the prior matters here
+  np.testing.assert_allclose(got['cascade'][:, [1, 4]],
+                             np.asarray(by_coarse)[:, [1, 4]], atol=1e-5)
+
+
 def _random_cascade():
   """A small cascade (one pyramid level: it compiles fast) at random init."""
   model = cascade.CascadeModel(
