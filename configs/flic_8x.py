@@ -70,7 +70,9 @@ def get_config():
   # The MRF answers only for the joints it makes more accurate on images that
   # no stage trains on (train/spatial_choice.py; issue 15): the first 400
   # training examples are held out of data.train_split for that choice, and
-  # a joint's gain there must pass a one-sided sign test at this level.
+  # a joint's gain there, of its MRF answer at the end of the spatial stage
+  # and of its cascade answer at the end of training, must pass a one-sided
+  # sign test at this level.
   config.data.train_split = 'train[400:]'
   config.train.spatial_choice_split = 'train[:400]'
   config.train.spatial_choice_level = 0.1

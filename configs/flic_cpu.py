@@ -18,13 +18,13 @@ downscaled 4x) and the CPU demo's narrow widths (banks 16/16/16/64, head
 64/64, fine 16/16 + 32, context 24). Stages: coarse 2500, spatial 1000, fine
 400, joint 150 steps at batch 16 (the spatial stage's 1000: where E3 stops
 falling at this size). As in flic_8x the first 400 training examples are held
-out of every stage, and on them the MRF keeps only the joints it makes more
-accurate (train/spatial_choice.py). Cost: the whole training run took
-11m27s on 2 idle cores (AMD EPYC Zen 5, coarse stage about 100 img/s); a
-machine whose coarse stage runs at 72 img/s would take about 16 min (scaled,
-not measured). Results on the synthetic FLIC export (2800 train / 400 test
-frames, 720x480): BUILD_NOTES.md, issue 15 section. Far below the paper
-(Table 3) by design: it checks the pipeline.
+out of every stage, and on them the MRF keeps only the joints whose answer and
+whose cascade answer it makes more accurate (train/spatial_choice.py). Cost:
+the whole training run took 11m27s and 10m20s in two runs on 2 idle cores
+(AMD EPYC Zen 5, coarse stage about 100 img/s); a machine whose coarse stage
+runs at 72 img/s would take about 16 min (scaled, not measured). Results on the synthetic FLIC
+export (2800 train / 400 test frames, 720x480): BUILD_NOTES.md, issue 15
+section. Far below the paper (Table 3) by design: it checks the pipeline.
 """
 
 from configs import flic_8x

@@ -26,19 +26,20 @@ pairwise kernels start from the offset histograms. ``pairwise_weight_init``
 = 1 starts from the paper's full product instead, which a short stage can
 make worse than the coarse model (BUILD_NOTES.md, issue 15).
 
-Stepping aside (issue 15): training optimises E3, not the argmax's
-accuracy, and a joint can end a spatial stage less accurate than its coarse
-heat-map while the mean gains. The parameter 'active' [J] (1: joint a's
-output is the MRF's log-marginal; 0: it is the coarse heat-map itself, so
-the MRF's argmax is the coarse argmax exactly) is never trained: at the end
-of the spatial stage `cascade_jax.train.spatial_choice` keeps the MRF only
-for the joints it makes more accurate on held-out images. The sources v of
-joint a are a itself, its skeleton neighbours (`JointSet.edges`) and the
-torso: the ground-truth torso position, given with every example (FLIC's
-torsobox centre, MPII's objpos), enters as an extra joint (index J) whose
-heat-map is a Gaussian at that position. A joint's activations on a person
-whose torso is not where the annotation says get no support from the torso
-message, so the marginal favours the annotated person.
+Stepping aside (issue 15): training optimises E3, not the argmax's accuracy,
+and a joint can end a spatial stage less accurate than its coarse heat-map
+while the mean gains. The parameter 'active' [J] (1: joint a's output is the
+MRF's log-marginal; 0: it is the coarse heat-map itself, so the MRF's argmax
+is the coarse argmax exactly) is never trained: at the end of the spatial
+stage `cascade_jax.train.spatial_choice` keeps the MRF only for the joints
+it makes more accurate on held-out images, and at the end of training only
+for those whose cascade it makes more accurate too. The sources v of joint a
+are a itself, its skeleton neighbours (`JointSet.edges`) and the torso: the
+ground-truth torso position, given with every example (FLIC's torsobox
+centre, MPII's objpos), enters as an extra joint (index J) whose heat-map is
+a Gaussian at that position. A joint's activations on a person whose torso
+is not where the annotation says get no support from the torso message, so
+the marginal favours the annotated person.
 
 Conventions: heat-maps are channels-last [B, H, W, J] at the coarse stride s
 (`cascade_jax.heatmaps`); kernels have odd sizes (kh, kw) and their centre

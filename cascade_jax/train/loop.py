@@ -9,9 +9,10 @@ SIGINT stop it after the step in flight with a checkpoint of that step
 training, or with ``train.skip_nonfinite`` changes nothing and is counted. A
 new run may start from the parameters of another run (``train.init_from``, a
 workdir): e.g. a trained cascade gets a spatial model and trains only its
-stage. At the last step of the spatial stage, with
-``train.spatial_choice_split``, the MRF keeps only the joints it makes more
-accurate on those held-out images (spatial_choice.py).
+stage. With ``train.spatial_choice_split``, the MRF keeps only the joints it
+makes more accurate on those held-out images: chosen at the last step of the
+spatial stage and confirmed on the cascade's answers at the last step of
+training (spatial_choice.py).
 """
 
 from __future__ import annotations
@@ -116,9 +117,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
                 state.params, np.ones(joint_set.num_joints)))
           logging.info('stage %s: steps %d to %d', stage.name, stage.begin + 1,
                        stage.end)
-        state = _run_stage(state, stage, train_iterator, eval_source, spec,
-                           config, is_cascade, manager, report, num_devices,
-                           stop, non_finite, workdir)
+        state = _run_stage(state, stage, total_steps, train_iterator,
+                           eval_source, spec, config, is_cascade, manager,
+                           report, num_devices, stop, non_finite, workdir)
         start_step = stage.end
     finally:
       report.close()
@@ -128,9 +129,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   return state
 
 
-def _run_stage(state, stage, train_iterator, eval_source, spec, config,
-               is_cascade, manager, report, num_devices, stop, non_finite,
-               workdir):
+def _run_stage(state, stage, total_steps, train_iterator, eval_source, spec,
+               config, is_cascade, manager, report, num_devices, stop,
+               non_finite, workdir):
   """Steps ``state`` to the end of ``stage``, checkpointing on the way."""
   p_train_step = steps.make_train_step(
       stage.name, is_cascade, config.train.fine_loss_weight,
@@ -145,11 +146,10 @@ def _run_stage(state, stage, train_iterator, eval_source, spec, config,
     replicated, metrics = p_train_step(
         replicated, device_batch(host_batch, num_devices))
     non_finite.add(step, metrics)
-    if (stage.name == 'spatial' and step == stage.end
-        and config.train.get('spatial_choice_split')):
-      host_state, _ = spatial_choice.choose(
-          jax_utils.unreplicate(replicated), config, spec, workdir)
-      replicated = steps.replicate(host_state)
+    if (config.train.get('spatial_choice_split') and step == stage.end
+        and 'spatial' in state.params):
+      replicated = _choose_spatial_joints(replicated, stage, total_steps,
+                                          config, spec, workdir)
     stopping = stop.requested(step)
     saving = (stopping or step % config.train.checkpoint_every == 0
               or step == stage.end)
@@ -168,6 +168,18 @@ def _run_stage(state, stage, train_iterator, eval_source, spec, config,
           f'test {k} {v:.5f}' for k, v in eval_metrics.items()))
       report.scalars(step, {f'test/{k}': v for k, v in eval_metrics.items()})
   return jax_utils.unreplicate(replicated)
+
+
+def _choose_spatial_joints(replicated, stage, total_steps, config, spec,
+                           workdir):
+  """At the end of ``stage``: the MRF's joints chosen if it is the spatial
+  stage, and confirmed on the cascade's answers if training ends here."""
+  state = jax_utils.unreplicate(replicated)
+  if stage.name == 'spatial':
+    state, _ = spatial_choice.choose_joints(state, config, spec, workdir)
+  if stage.end == total_steps:
+    state, _ = spatial_choice.confirm_joints(state, config, spec, workdir)
+  return steps.replicate(state)
 
 
 def evaluate_loss(replicated, source, spec, config, is_cascade,

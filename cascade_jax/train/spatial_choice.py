@@ -2,14 +2,21 @@
 
 The spatial stage optimises E3, a cross-entropy over locations, not the
 argmax's accuracy: a joint can end it less accurate than its coarse heat-map
-while the mean gains (BUILD_NOTES.md, issue 15). So at the end of the stage
-the MRF's argmax and the coarse argmax are scored on ``train.
-spatial_choice_split``, images that neither stage trained on (the configs
-hold them out of ``data.train_split``), and the MRF keeps only the joints
-where it is correct more often than the coarse model by more than chance (a
-one-sided sign test at ``train.spatial_choice_level``); for the others it
-steps aside (`SpatialModel`'s 'active' = 0) and the joint's answer, and the
-fine model's window, is the coarse argmax exactly.
+while the mean gains (BUILD_NOTES.md, issue 15). So the MRF's answers are
+scored on ``train.spatial_choice_split``, images that no stage trained on
+(the configs hold them out of ``data.train_split``), twice:
+
+  at the end of the spatial stage (`choose_joints`): the MRF's argmax
+    against the coarse argmax;
+  at the end of training (`confirm_joints`), for the joints still kept: the
+    cascade cropped at the MRF's argmax against the cascade cropped at the
+    coarse argmax, now that the fine model exists.
+
+A joint stays with the MRF only where it is correct more often than the
+alternative by more than chance (a one-sided sign test at
+``train.spatial_choice_level``) in both; for the others the MRF steps aside
+(`SpatialModel`'s 'active' = 0) and the joint's answer, the fine model's
+window and the fusion's prior are the coarse model's exactly.
 """
 
 from __future__ import annotations
@@ -32,8 +39,13 @@ from cascade_jax.eval import evaluate
 THRESHOLD = 0.2
 # The sign test's level below which the MRF's gain on a joint is trusted.
 DEFAULT_LEVEL = 0.1
-# Where the choice is recorded, in the workdir.
+# Where the choice is recorded, in the workdir: one section per test
+# ('spatial_stage', 'end_of_training') and the joints kept ('active').
 RESULT_FILE = 'spatial_choice.json'
+# The two tests: (the section of RESULT_FILE, the predictions with the MRF,
+# those without it).
+SPATIAL_STAGE = ('spatial_stage', 'spatial', 'coarse')
+END_OF_TRAINING = ('end_of_training', 'cascade', 'cascade_no_spatial')
 
 
 def with_active(params: dict, active) -> dict:
@@ -52,65 +64,109 @@ def sign_test(better: int, worse: int) -> float:
   return sum(math.comb(total, k) for k in range(better, total + 1)) / 2**total
 
 
-def compare(predictions: dict, joint_set, level: float) -> dict:
-  """Per joint: the fraction of correct 'coarse' and 'spatial' answers
+def compare(predictions: dict, joint_set, level: float,
+            method: str = 'spatial', baseline: str = 'coarse') -> dict:
+  """Per joint: the fraction of correct ``baseline`` and ``method`` answers
   (torso PCK at ``THRESHOLD``, `evaluate.correct_joints`), the examples
-  only the MRF gets right ('better') and only the coarse model ('worse'),
-  the sign test's p-value, and whether the MRF is kept: more right than
-  the coarse model and p <= ``level``. A joint whose difference could be
-  chance steps aside; noise in the choice would otherwise cost a joint group
-  a few examples on new images (BUILD_NOTES.md, issue 15)."""
-  coarse = evaluate.correct_joints(predictions, 'coarse', joint_set, THRESHOLD)
-  mrf = evaluate.correct_joints(predictions, 'spatial', joint_set, THRESHOLD)
+  only ``method`` gets right ('better') and only ``baseline`` ('worse'),
+  the sign test's p-value, and whether ``method`` is kept ('active'): more
+  right than ``baseline`` and p <= ``level``. A joint whose difference could
+  be chance steps aside; noise in the choice would otherwise cost a joint
+  group a few examples on new images (BUILD_NOTES.md, issue 15)."""
+  base = evaluate.correct_joints(predictions, baseline, joint_set, THRESHOLD)
+  new = evaluate.correct_joints(predictions, method, joint_set, THRESHOLD)
   _, labelled = evaluate.torso_norm(predictions, joint_set)
   counts = labelled.sum(axis=0)
-  better = np.sum(mrf & ~coarse, axis=0)
-  worse = np.sum(coarse & ~mrf, axis=0)
+  better = np.sum(new & ~base, axis=0)
+  worse = np.sum(base & ~new, axis=0)
   p_values = [sign_test(int(b), int(w)) for b, w in zip(better, worse)]
   fraction = lambda correct: [float(c / n) if n else None
                               for c, n in zip(correct.sum(axis=0), counts)]
   return {'joints': list(joint_set.joints), 'threshold': THRESHOLD,
-          'level': level, 'counts': counts.tolist(),
-          'coarse': fraction(coarse), 'spatial': fraction(mrf),
+          'level': level, 'method': method, 'baseline': baseline,
+          'counts': counts.tolist(),
+          baseline: fraction(base), method: fraction(new),
           'better': better.tolist(), 'worse': worse.tolist(),
           'p_value': p_values,
           'active': [bool(b > w and p <= level)
                      for b, w, p in zip(better, worse, p_values)]}
 
 
-def choose(state, config: ml_collections.ConfigDict, spec: pipeline.CropSpec,
-           workdir: str):
-  """``state`` with the MRF active only where it helps on the choice split.
+def choose_joints(state, config: ml_collections.ConfigDict,
+                  spec: pipeline.CropSpec, workdir: str):
+  """At the end of the spatial stage: ``state`` with the MRF active where
+  its argmax beats the coarse argmax on the choice split (every joint is
+  tried). Returns (state, the comparison dict)."""
+  return _test(state, config, spec, workdir, SPATIAL_STAGE,
+               already_kept=None)
 
-  Predicts ``config.train.spatial_choice_split`` with the MRF active for
-  every joint, compares (`compare`), logs the table and writes it to
-  ``workdir``/spatial_choice.json. Every process predicts the whole split,
-  so all make the same choice.
 
-  Returns:
-    (state, the comparison dict).
+def confirm_joints(state, config: ml_collections.ConfigDict,
+                   spec: pipeline.CropSpec, workdir: str):
+  """At the end of training: ``state`` with the MRF active only where it
+  was and where the cascade at its argmax also beats the cascade at the
+  coarse argmax on the choice split. Returns (state, the comparison dict).
+
+  The first test cannot see the fine model, which is trained after it; a
+  joint whose MRF answer is better but whose windows do not make the
+  cascade better would otherwise cost the cascade (BUILD_NOTES.md).
   """
+  kept = np.asarray(state.params['spatial']['active']).reshape(-1) > 0.5
+  return _test(state, config, spec, workdir, END_OF_TRAINING,
+               already_kept=kept)
+
+
+def _test(state, config, spec, workdir, test, already_kept):
+  """Predicts the choice split with the MRF on every joint, compares
+  ``test``'s two methods, logs the table, records it in ``workdir``/
+  RESULT_FILE, and sets 'active' to the joints kept (among
+  ``already_kept``, if given). Every process predicts the whole split, so
+  all make the same choice."""
+  section, method, baseline = test
   split = config.train.spatial_choice_split
   source, joint_set = datasets.load_split(config.data, split)
-  state = state.replace(params=with_active(
-      state.params, np.ones(joint_set.num_joints)))
-  predictions = evaluate.predict_split(state, source, spec,
-                                       config.eval.batch_size, is_cascade=True,
-                                       subpixel=config.eval.subpixel)
+  predictions = evaluate.predict_split(
+      state.replace(params=with_active(state.params,
+                                       np.ones(joint_set.num_joints))),
+      source, spec, config.eval.batch_size, is_cascade=True,
+      subpixel=config.eval.subpixel,
+      fusion=evaluate.fusion_options(config.eval))
   result = compare(predictions, joint_set,
-                   config.train.get('spatial_choice_level', DEFAULT_LEVEL))
+                   config.train.get('spatial_choice_level', DEFAULT_LEVEL),
+                   method, baseline)
+  if already_kept is not None:
+    result['active'] = [bool(a and k) for a, k in zip(result['active'],
+                                                      already_kept)]
   result['split'] = split
   result['examples'] = len(source)
   percent = lambda v: ' n/a ' if v is None else f'{100 * v:5.1f}'
-  lines = [f'{name:>12s}  coarse {percent(c)}  MRF {percent(m)}  '
+  lines = [f'{name:>12s}  {baseline} {percent(b)}  {method} {percent(m)}  '
            f'p {p:.3f}  {"MRF" if keep else "coarse (the MRF steps aside)"}'
-           for name, c, m, p, keep in zip(
-               result['joints'], result['coarse'], result['spatial'],
+           for name, b, m, p, keep in zip(
+               result['joints'], result[baseline], result[method],
                result['p_value'], result['active'])]
-  logging.info('spatial choice on %s (%d images), PCK@%.2g per joint:\n%s',
-               split, len(source), THRESHOLD, '\n'.join(lines))
+  logging.info('spatial choice (%s) on %s (%d images), PCK@%.2g per joint:'
+               '\n%s', section, split, len(source), THRESHOLD,
+               '\n'.join(lines))
   if jax.process_index() == 0:  # every process chose the same, from all data
-    with open(os.path.join(workdir, RESULT_FILE), 'w') as f:
-      json.dump(result, f, indent=2)
+    _record(workdir, section, result)
   return state.replace(params=with_active(state.params,
                                           result['active'])), result
+
+
+def _record(workdir: str, section: str, result: dict):
+  """Adds ``section`` to RESULT_FILE (a later test replaces a section of an
+  earlier run of the same test) and sets its 'active' to the latest choice;
+  written to a temporary file and renamed, so a reader never sees half."""
+  path = os.path.join(workdir, RESULT_FILE)
+  record = {}
+  if os.path.exists(path):
+    with open(path) as f:
+      record = json.load(f)
+  if section == SPATIAL_STAGE[0]:  # a new choice: the confirmation is void
+    record.pop(END_OF_TRAINING[0], None)
+  record[section] = result
+  record['active'] = result['active']
+  with open(path + '.tmp', 'w') as f:
+    json.dump(record, f, indent=2)
+  os.replace(path + '.tmp', path)

@@ -1,6 +1,10 @@
 """The MRF keeps a joint only where it is right more often, beyond chance
 (spatial_choice)."""
 
+import dataclasses
+import json
+
+import ml_collections
 import numpy as np
 import pytest
 
@@ -73,3 +77,88 @@ def test_with_active_replaces_only_the_choice():
   assert chosen['coarse'] is params['coarse']
   assert chosen['spatial']['weights'] is params['spatial']['weights']
   np.testing.assert_array_equal(params['spatial']['active'], np.ones(3))
+
+
+def test_compare_names_the_methods_it_compares():
+  predictions = _predictions(_OUTCOMES)
+  result = spatial_choice.compare(
+      {'gt': predictions['gt'], 'visible': predictions['visible'],
+       'cascade_no_spatial': predictions['coarse'],
+       'cascade': predictions['spatial']}, FLIC, 0.1,
+      method='cascade', baseline='cascade_no_spatial')
+  elbow = FLIC.index('l_elbow')
+  assert (result['method'], result['baseline']) == ('cascade',
+                                                    'cascade_no_spatial')
+  assert (result['cascade_no_spatial'][elbow],
+          result['cascade'][elbow]) == (11 / 40, 18 / 40)
+  assert [n for n, k in zip(result['joints'], result['active']) if k] == [
+      'l_elbow']
+
+
+@dataclasses.dataclass(frozen=True)
+class _State:
+  params: dict
+
+  def replace(self, **changes):
+    return dataclasses.replace(self, **changes)
+
+
+def _choice_config():
+  config = ml_collections.ConfigDict()
+  config.train = {'spatial_choice_split': 'train[:40]',
+                  'spatial_choice_level': 0.1}
+  config.data = {}
+  config.eval = {'batch_size': 8, 'subpixel': False, 'fusion': 'product'}
+  return config
+
+
+def test_the_end_of_training_keeps_a_joint_only_if_the_cascade_gains_too(
+    monkeypatch, tmp_path):
+  """Both tests on the same held-out images: the MRF's argmax against the
+  coarse one, then the cascade at the MRF's windows against the cascade at
+  the coarse windows; a joint the first test dropped stays dropped."""
+  mrf_wins = _predictions({'l_elbow': (10, 1, 8), 'r_elbow': (10, 0, 9),
+                           'l_wrist': (10, 0, 9), 'nose': (10, 5, 0)})
+  cascade_wins = _predictions({'l_elbow': (10, 0, 9),  # kept by both
+                               'r_elbow': (10, 3, 3),  # the cascade ties
+                               'nose': (10, 0, 9)})    # dropped first
+  predicted = {'spatial': mrf_wins['spatial'], 'coarse': mrf_wins['coarse'],
+               'cascade': cascade_wins['spatial'],
+               'cascade_no_spatial': cascade_wins['coarse'],
+               'gt': mrf_wins['gt'], 'visible': mrf_wins['visible']}
+  asked = []
+
+  def predict_split(state, source, spec, batch_size, **options):
+    asked.append((np.asarray(state.params['spatial']['active']).copy(),
+                  options['fusion']['fusion']))
+    return predicted
+
+  monkeypatch.setattr(spatial_choice.evaluate, 'predict_split', predict_split)
+  monkeypatch.setattr(spatial_choice.datasets, 'load_split',
+                      lambda data, split: (range(PEOPLE), FLIC))
+  state = _State({'spatial': {'active': np.zeros(FLIC.num_joints,
+                                                 np.float32)}})
+  config = _choice_config()
+
+  state, first = spatial_choice.choose_joints(state, config, None,
+                                              str(tmp_path))
+  kept = lambda active: {n for n, a in zip(FLIC.joints, active) if a > 0.5}
+  assert kept(first['active']) == {'l_elbow', 'r_elbow', 'l_wrist'}
+  state, second = spatial_choice.confirm_joints(state, config, None,
+                                                str(tmp_path))
+  assert kept(second['active']) == {'l_elbow'}  # l_wrist: no cascade gain
+  assert kept(state.params['spatial']['active']) == {'l_elbow'}
+  # Each test predicted with the MRF on every joint, fused as evaluated.
+  assert all(active.all() and fusion == 'product' for active, fusion in asked)
+
+  with open(tmp_path / spatial_choice.RESULT_FILE) as f:
+    record = json.load(f)
+  assert record['spatial_stage']['active'] == first['active']
+  assert record['end_of_training']['baseline'] == 'cascade_no_spatial'
+  assert kept(record['active']) == {'l_elbow'}
+  # A new spatial stage voids the old confirmation.
+  spatial_choice.choose_joints(state, config, None, str(tmp_path))
+  with open(tmp_path / spatial_choice.RESULT_FILE) as f:
+    record = json.load(f)
+  assert 'end_of_training' not in record
+  assert kept(record['active']) == {'l_elbow', 'r_elbow', 'l_wrist'}

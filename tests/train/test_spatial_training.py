@@ -45,16 +45,24 @@ def test_spatial_stage_from_a_trained_cascade(tiny_cascade, tmp_path):
       {k: state.params[k] for k in ('coarse', 'fine')}, trained_cascade)
   weights = np.asarray(state.params['spatial']['weights'])
   assert np.abs(weights[graph[:, 1] == graph.max()]).min() > 0
-  # The choice of joints at the end of the stage, recorded and applied.
+  # The choice of joints at the end of the stage and its confirmation on
+  # the cascade's answers at the end of training (here the same step),
+  # recorded and applied.
   with open(f'{workdir}/{spatial_choice.RESULT_FILE}') as f:
-    choice = json.load(f)
+    record = json.load(f)
+  passed = lambda test: np.array([
+      better > worse and p <= test['level'] for better, worse, p in zip(
+          test['better'], test['worse'], test['p_value'])])
+  choice, confirmation = record['spatial_stage'], record['end_of_training']
   assert (choice['split'], choice['examples']) == ('train[:4]', 4)
-  active = np.array(choice['active'])
-  np.testing.assert_array_equal(active, [
-      better > worse and p <= choice['level'] for better, worse, p in zip(
-          choice['better'], choice['worse'], choice['p_value'])])
+  assert (choice['method'], confirmation['method']) == ('spatial', 'cascade')
+  np.testing.assert_array_equal(choice['active'], passed(choice))
+  active = np.array(record['active'])
+  np.testing.assert_array_equal(active,
+                                passed(choice) & passed(confirmation))
   np.testing.assert_array_equal(state.params['spatial']['active'], active)
   assert not active.all()  # two steps from the identity: mostly ties
+  assert (confirmation['split'], confirmation['examples']) == ('train[:4]', 4)
 
   # Evaluation and prediction restore the MRF: no kernel file needed.
   (tmp_path / 'kernels.npz').unlink()
