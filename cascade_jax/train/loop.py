@@ -9,10 +9,10 @@ SIGINT stop it after the step in flight with a checkpoint of that step
 training, or with ``train.skip_nonfinite`` changes nothing and is counted. A
 new run may start from the parameters of another run (``train.init_from``, a
 workdir): e.g. a trained cascade gets a spatial model and trains only its
-stage. With ``train.spatial_choice_split``, the MRF keeps only the joints it
-makes more accurate on those held-out images: chosen at the last step of the
-spatial stage and confirmed on the cascade's answers at the last step of
-training (spatial_choice.py).
+stage. With ``train.spatial_choice_split``, in a run with a spatial stage,
+the MRF keeps only the joints it makes more accurate on those held-out
+images: chosen at the last step of the spatial stage and confirmed on the
+cascade's answers at the last step of training (spatial_choice.py).
 """
 
 from __future__ import annotations
@@ -71,6 +71,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   width, height = spec.input_size
   state = state_lib.create_train_state(model, (1, height, width, 3),
                                        jax.random.PRNGKey(config.seed))
+  # The MRF's joints are chosen, and confirmed at the end, in the run that
+  # trains it (spatial_choice.py); its held-out split is opened now, so that
+  # a missing or too small one fails before training, not after.
+  choosing_joints = bool(config.train.get('spatial_choice_split')
+                         and 'spatial' in state.params
+                         and any(s.name == 'spatial' for s in schedule))
+  if choosing_joints:
+    try:
+      datasets.load_split(config.data, config.train.spatial_choice_split)
+    except ValueError as e:
+      raise ValueError(
+          f'train.spatial_choice_split={config.train.spatial_choice_split!r}'
+          ", the held-out images the MRF's joints are chosen on, cannot be "
+          f'read: {e}') from e
   logging.info('model: %s, %d parameters, input %dx%d, heat-map %dx%d; '
                'stages: %s', type(model).__name__,
                state_lib.parameter_count(state.params), width, height,
@@ -117,9 +131,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
                 state.params, np.ones(joint_set.num_joints)))
           logging.info('stage %s: steps %d to %d', stage.name, stage.begin + 1,
                        stage.end)
-        state = _run_stage(state, stage, total_steps, train_iterator,
-                           eval_source, spec, config, is_cascade, manager,
-                           report, num_devices, stop, non_finite, workdir)
+        state = _run_stage(state, stage, train_iterator, eval_source, spec,
+                           config, is_cascade, manager, report, num_devices,
+                           stop, non_finite, workdir,
+                           choose_joints_at_end=choosing_joints,
+                           last_step=total_steps)
         start_step = stage.end
     finally:
       report.close()
@@ -129,10 +145,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   return state
 
 
-def _run_stage(state, stage, total_steps, train_iterator, eval_source, spec,
-               config, is_cascade, manager, report, num_devices, stop,
-               non_finite, workdir):
-  """Steps ``state`` to the end of ``stage``, checkpointing on the way."""
+def _run_stage(state, stage, train_iterator, eval_source, spec, config,
+               is_cascade, manager, report, num_devices, stop, non_finite,
+               workdir, choose_joints_at_end: bool, last_step: int):
+  """Steps ``state`` to the end of ``stage``, checkpointing on the way;
+  with ``choose_joints_at_end``, the MRF's joints are chosen at its last
+  step (`_choose_spatial_joints`) before that step's checkpoint."""
   p_train_step = steps.make_train_step(
       stage.name, is_cascade, config.train.fine_loss_weight,
       spatial_loss_weight=config.train.get('spatial_loss_weight', 0.0),
@@ -146,9 +164,8 @@ def _run_stage(state, stage, total_steps, train_iterator, eval_source, spec,
     replicated, metrics = p_train_step(
         replicated, device_batch(host_batch, num_devices))
     non_finite.add(step, metrics)
-    if (config.train.get('spatial_choice_split') and step == stage.end
-        and 'spatial' in state.params):
-      replicated = _choose_spatial_joints(replicated, stage, total_steps,
+    if choose_joints_at_end and step == stage.end:
+      replicated = _choose_spatial_joints(replicated, stage, last_step,
                                           config, spec, workdir)
     stopping = stop.requested(step)
     saving = (stopping or step % config.train.checkpoint_every == 0
@@ -170,14 +187,14 @@ def _run_stage(state, stage, total_steps, train_iterator, eval_source, spec,
   return jax_utils.unreplicate(replicated)
 
 
-def _choose_spatial_joints(replicated, stage, total_steps, config, spec,
+def _choose_spatial_joints(replicated, stage, last_step, config, spec,
                            workdir):
   """At the end of ``stage``: the MRF's joints chosen if it is the spatial
   stage, and confirmed on the cascade's answers if training ends here."""
   state = jax_utils.unreplicate(replicated)
   if stage.name == 'spatial':
     state, _ = spatial_choice.choose_joints(state, config, spec, workdir)
-  if stage.end == total_steps:
+  if stage.end == last_step:
     state, _ = spatial_choice.confirm_joints(state, config, spec, workdir)
   return steps.replicate(state)
 

@@ -92,3 +92,21 @@ def test_spatial_stage_from_a_trained_cascade(tiny_cascade, tmp_path):
                                 [r['person_scale'] for r in records])
   np.testing.assert_allclose(np.stack([p.joints for p in got]),
                              with_spatial['cascade'], atol=1e-3)
+
+
+def test_a_choice_split_that_cannot_be_read_fails_before_training(
+    tiny_cascade, tmp_path):
+  _, cascade_config = tiny_cascade
+  config = cascade_config.copy_and_resolve_references()
+  config.model.spatial = spatial.default_config(
+      kernel_file=str(tmp_path / 'kernels.npz'), torso_key='torso_center')
+  config.train.stage_steps.spatial = 2
+  config.train.spatial_choice_split = 'train[:400]'  # the data has 8
+  kernels, graph, count = spatial_kernels.from_training_split(config)
+  spatial_kernels.save(config.model.spatial.kernel_file, kernels, graph,
+                       config.model.pooling, count)
+  workdir = tmp_path / 'spatial'
+  with pytest.raises(ValueError, match=r"train.spatial_choice_split='train"
+                     r"\[:400\]'.*cannot be read"):
+    loop.train_and_evaluate(config, str(workdir))
+  assert not list(workdir.glob('checkpoints/*'))  # nothing trained
