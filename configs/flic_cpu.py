@@ -22,9 +22,10 @@ out of every stage, and on them the MRF keeps only the joints whose answer and
 whose cascade answer it makes more accurate (train/spatial_choice.py). Cost:
 the whole training run took 11m27s and 10m20s in two runs on 2 idle cores
 (AMD EPYC Zen 5, coarse stage about 100 img/s); a machine whose coarse stage
-runs at 72 img/s would take about 16 min (scaled, not measured). Results on the synthetic FLIC
-export (2800 train / 400 test frames, 720x480): BUILD_NOTES.md, issue 15
-section. Far below the paper (Table 3) by design: it checks the pipeline.
+runs at 72 img/s would take about 16 min (scaled, not measured). Results on
+the synthetic FLIC export (2800 train / 400 test frames, 720x480):
+BUILD_NOTES.md, issue 15 section. Far below the paper (Table 3) by design:
+it checks the pipeline.
 """
 
 from configs import flic_8x
