@@ -41,4 +41,5 @@ def get_config():
   # whole training split, so no image is held out for the per-joint choice
   # that the FLIC and MPII configs make (train/spatial_choice.py).
   config.train.spatial_choice_split = ''
+  config.train.spatial_choice_level = 0.1  # when a split is given
   return config
