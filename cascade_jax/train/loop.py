@@ -191,11 +191,18 @@ def _choose_spatial_joints(replicated, stage, last_step, config, spec,
                            workdir):
   """At the end of ``stage``: the MRF's joints chosen if it is the spatial
   stage, and confirmed on the cascade's answers if training ends here."""
+  if stage.name != 'spatial' and stage.end != last_step:
+    return replicated
   state = jax_utils.unreplicate(replicated)
+  # Both tests compare predictions made with the MRF on every joint: one
+  # prediction serves both when the spatial stage ends training.
+  predictions = spatial_choice.predict_choice_split(state, config, spec)
   if stage.name == 'spatial':
-    state, _ = spatial_choice.choose_joints(state, config, spec, workdir)
+    state, _ = spatial_choice.choose_joints(state, config, spec, workdir,
+                                            predictions)
   if stage.end == last_step:
-    state, _ = spatial_choice.confirm_joints(state, config, spec, workdir)
+    state, _ = spatial_choice.confirm_joints(state, config, spec, workdir,
+                                             predictions)
   return steps.replicate(state)
 
 

@@ -92,17 +92,36 @@ def compare(predictions: dict, joint_set, level: float,
                      for b, w, p in zip(better, worse, p_values)]}
 
 
+def predict_choice_split(state, config: ml_collections.ConfigDict,
+                         spec: pipeline.CropSpec) -> dict:
+  """`evaluate.predict_split` of ``train.spatial_choice_split`` with the MRF
+  on every joint and the configured fusion: what both tests compare. The
+  tests only change 'active', so when both run at one step (a spatial stage
+  that ends training) they can share these predictions."""
+  source, joint_set = datasets.load_split(config.data,
+                                          config.train.spatial_choice_split)
+  return evaluate.predict_split(
+      state.replace(params=with_active(state.params,
+                                       np.ones(joint_set.num_joints))),
+      source, spec, config.eval.batch_size, is_cascade=True,
+      subpixel=config.eval.subpixel,
+      fusion=evaluate.fusion_options(config.eval))
+
+
 def choose_joints(state, config: ml_collections.ConfigDict,
-                  spec: pipeline.CropSpec, workdir: str):
+                  spec: pipeline.CropSpec, workdir: str,
+                  predictions: dict | None = None):
   """At the end of the spatial stage: ``state`` with the MRF active where
   its argmax beats the coarse argmax on the choice split (every joint is
-  tried). Returns (state, the comparison dict)."""
+  tried; ``predictions``: `predict_choice_split`'s, made here if None).
+  Returns (state, the comparison dict)."""
   return _test(state, config, spec, workdir, SPATIAL_STAGE,
-               already_kept=None)
+               already_kept=None, predictions=predictions)
 
 
 def confirm_joints(state, config: ml_collections.ConfigDict,
-                   spec: pipeline.CropSpec, workdir: str):
+                   spec: pipeline.CropSpec, workdir: str,
+                   predictions: dict | None = None):
   """At the end of training: ``state`` with the MRF active only where it
   was and where the cascade at its argmax also beats the cascade at the
   coarse argmax on the choice split. Returns (state, the comparison dict).
@@ -113,24 +132,20 @@ def confirm_joints(state, config: ml_collections.ConfigDict,
   """
   kept = np.asarray(state.params['spatial']['active']).reshape(-1) > 0.5
   return _test(state, config, spec, workdir, END_OF_TRAINING,
-               already_kept=kept)
+               already_kept=kept, predictions=predictions)
 
 
-def _test(state, config, spec, workdir, test, already_kept):
-  """Predicts the choice split with the MRF on every joint, compares
-  ``test``'s two methods, logs the table, records it in ``workdir``/
+def _test(state, config, spec, workdir, test, already_kept, predictions):
+  """Compares ``test``'s two methods in ``predictions`` (or in
+  `predict_choice_split`'s), logs the table, records it in ``workdir``/
   RESULT_FILE, and sets 'active' to the joints kept (among
   ``already_kept``, if given). Every process predicts the whole split, so
   all make the same choice."""
   section, method, baseline = test
   split = config.train.spatial_choice_split
-  source, joint_set = datasets.load_split(config.data, split)
-  predictions = evaluate.predict_split(
-      state.replace(params=with_active(state.params,
-                                       np.ones(joint_set.num_joints))),
-      source, spec, config.eval.batch_size, is_cascade=True,
-      subpixel=config.eval.subpixel,
-      fusion=evaluate.fusion_options(config.eval))
+  if predictions is None:
+    predictions = predict_choice_split(state, config, spec)
+  joint_set = datasets.joint_set(config.data)
   result = compare(predictions, joint_set,
                    config.train.get('spatial_choice_level', DEFAULT_LEVEL),
                    method, baseline)
@@ -138,7 +153,7 @@ def _test(state, config, spec, workdir, test, already_kept):
     result['active'] = [bool(a and k) for a, k in zip(result['active'],
                                                       already_kept)]
   result['split'] = split
-  result['examples'] = len(source)
+  result['examples'] = len(predictions['gt'])
   percent = lambda v: ' n/a ' if v is None else f'{100 * v:5.1f}'
   lines = [f'{name:>12s}  {baseline} {percent(b)}  {method} {percent(m)}  '
            f'p {p:.3f}  {"MRF" if keep else "coarse (the MRF steps aside)"}'
@@ -146,7 +161,7 @@ def _test(state, config, spec, workdir, test, already_kept):
                result['joints'], result[baseline], result[method],
                result['p_value'], result['active'])]
   logging.info('spatial choice (%s) on %s (%d images), PCK@%.2g per joint:'
-               '\n%s', section, split, len(source), THRESHOLD,
+               '\n%s', section, split, result['examples'], THRESHOLD,
                '\n'.join(lines))
   if jax.process_index() == 0:  # every process chose the same, from all data
     _record(workdir, section, result)

@@ -107,7 +107,7 @@ def _choice_config():
   config = ml_collections.ConfigDict()
   config.train = {'spatial_choice_split': 'train[:40]',
                   'spatial_choice_level': 0.1}
-  config.data = {}
+  config.data = {'name': 'flic'}
   config.eval = {'batch_size': 8, 'subpixel': False, 'fusion': 'product'}
   return config
 
