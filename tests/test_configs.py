@@ -12,6 +12,7 @@ from cascade_jax import joint_sets
 from cascade_jax.model import build
 from cascade_jax.model import spatial
 from configs import synthetic_cascade
+from configs import synthetic_spatial
 
 CONFIG_NAMES = sorted(p.stem for p in
                       (pathlib.Path(__file__).parents[1] / 'configs').glob('*.py')
@@ -108,3 +109,22 @@ def test_the_demo_trains_all_three_stages_of_the_cascade():
   assert config.model.name == 'cascade'
   steps = config.train.stage_steps
   assert steps.coarse > 0 and steps.fine > 0 and steps.joint > 0
+
+
+def test_synthetic_spatial_starts_from_its_base_which_held_out_the_choice():
+  base = synthetic_spatial.get_config('base')
+  config = synthetic_spatial.get_config()
+  assert not spatial.is_enabled(base.model) and spatial.is_enabled(config.model)
+  # The base is the demo's cascade, trained without the held-out scenes.
+  demo = _config('synthetic')
+  assert base.model == demo.model and base.train == demo.train
+  assert base.data.train_split == config.data.train_split == 'train[1000:]'
+  assert config.train.spatial_choice_split == 'train[:1000]'
+  assert config.train.init_from == 'workdirs/spatial_base'
+  assert 'configs/synthetic_spatial.py:base --workdir=workdirs/spatial_base' \
+      in synthetic_spatial.__doc__
+  steps = config.train.stage_steps
+  assert (steps.coarse, steps.fine, steps.joint) == (0, 0, 0)
+  assert steps.spatial > 0
+  with pytest.raises(ValueError, match="'coarse'.*'spatial', 'base'"):
+    synthetic_spatial.get_config('coarse')

@@ -49,9 +49,46 @@ def joint_set(config: ml_collections.ConfigDict) -> joint_sets.JointSet:
 
 def load_split(config: ml_collections.ConfigDict, split: str):
   """(data source, JointSet) for ``split`` of the dataset of ``config.data``."""
+  builder, joint_set = _builder(config)
   if config.name == 'synthetic_pose':
-    # Imported here so that TFDS loads only when a dataset is opened.
-    from cascade_jax.data.synthetic_pose import synthetic_pose  # pylint: disable=g-import-not-at-top
+    source = builder.as_data_source(split)
+    if _decoded_bytes(config, split) <= MAX_CACHED_BYTES:
+      source = CachedSource(source)
+    return source, joint_set
+  source = _jpeg_bytes(builder, split)
+  if config.name in ('mpii', 'lsp'):
+    source = _person_scale(source, config)
+  return source, joint_set
+
+
+def shared_examples(config: ml_collections.ConfigDict, split_a: str,
+                    split_b: str) -> int:
+  """How many examples two splits of the dataset of ``config.data`` have in
+  common; TFDS split strings such as 'train[:400]', 'train[10%:]' or
+  'train+test'."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  builder, _ = _builder(config)
+  infos = builder.info.splits
+
+  def ranges(split):  # [(split name, first, stop)], TFDS's resolution
+    return [(part.splitname, part.from_ or 0,
+             infos[part.splitname].num_examples if part.to is None else part.to)
+            for part in tfds.core.ReadInstruction.from_spec(split).to_absolute(
+                infos)]
+
+  return sum(max(0, min(stop_a, stop_b) - max(start_a, start_b))
+             for name_a, start_a, stop_a in ranges(split_a)
+             for name_b, start_b, stop_b in ranges(split_b)
+             if name_a == name_b)
+
+
+def _builder(config: ml_collections.ConfigDict):
+  """(prepared TFDS builder, JointSet) of the dataset of ``config.data``."""
+  # Builders are imported here so that TFDS loads only when a dataset is
+  # opened.
+  # pylint: disable=g-import-not-at-top
+  if config.name == 'synthetic_pose':
+    from cascade_jax.data.synthetic_pose import synthetic_pose
     builder = synthetic_pose.SyntheticPose(
         config=synthetic_pose.SyntheticPoseConfig(
             joint_set=config.builder_config,
@@ -62,26 +99,24 @@ def load_split(config: ml_collections.ConfigDict, split: str):
             difficulty=_synthetic_difficulty(config)),
         data_dir=config.data_dir)
     builder.download_and_prepare()
-    source = builder.as_data_source(split)
-    if _decoded_bytes(config, split) <= MAX_CACHED_BYTES:
-      source = CachedSource(source)
-    return source, joint_sets.get(config.builder_config)
+    return builder, joint_sets.get(config.builder_config)
   if config.name == 'flic':
-    from cascade_jax.data.flic import flic  # pylint: disable=g-import-not-at-top
-    builder = flic.build(_manual_dir(config), config.data_dir,
-                         config.builder_config, _bad_images(config))
-    return _jpeg_bytes(builder, split), joint_sets.FLIC
+    from cascade_jax.data.flic import flic
+    return (flic.build(_manual_dir(config), config.data_dir,
+                       config.builder_config, _bad_images(config)),
+            joint_sets.FLIC)
   if config.name == 'mpii':
-    from cascade_jax.data.mpii import mpii  # pylint: disable=g-import-not-at-top
-    builder = mpii.build(_manual_dir(config), config.data_dir,
-                         _bad_images(config),
-                         config.get('valid_split_file', ''))
-    return _person_scale(_jpeg_bytes(builder, split), config), joint_sets.MPII
+    from cascade_jax.data.mpii import mpii
+    return (mpii.build(_manual_dir(config), config.data_dir,
+                       _bad_images(config),
+                       config.get('valid_split_file', '')),
+            joint_sets.MPII)
   if config.name == 'lsp':
-    from cascade_jax.data.lsp import lsp  # pylint: disable=g-import-not-at-top
-    builder = lsp.build(_manual_dir(config), config.data_dir,
-                        config.builder_config, _bad_images(config))
-    return _person_scale(_jpeg_bytes(builder, split), config), joint_sets.LSP
+    from cascade_jax.data.lsp import lsp
+    return (lsp.build(_manual_dir(config), config.data_dir,
+                      config.builder_config, _bad_images(config)),
+            joint_sets.LSP)
+  # pylint: enable=g-import-not-at-top
   raise ValueError(f'data.name={config.name!r} is not a known dataset; '
                    f'known: {KNOWN_DATASETS}')
 

@@ -72,19 +72,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   state = state_lib.create_train_state(model, (1, height, width, 3),
                                        jax.random.PRNGKey(config.seed))
   # The MRF's joints are chosen, and confirmed at the end, in the run that
-  # trains it (spatial_choice.py); its held-out split is opened now, so that
-  # a missing or too small one fails before training, not after.
+  # trains it (spatial_choice.py); its held-out split is checked now, so that
+  # a missing, too small or not held-out one fails before training.
   choosing_joints = bool(config.train.get('spatial_choice_split')
                          and 'spatial' in state.params
                          and any(s.name == 'spatial' for s in schedule))
   if choosing_joints:
-    try:
-      datasets.load_split(config.data, config.train.spatial_choice_split)
-    except ValueError as e:
-      raise ValueError(
-          f'train.spatial_choice_split={config.train.spatial_choice_split!r}'
-          ", the held-out images the MRF's joints are chosen on, cannot be "
-          f'read: {e}') from e
+    spatial_choice.check_held_out(config)
   logging.info('model: %s, %d parameters, input %dx%d, heat-map %dx%d; '
                'stages: %s', type(model).__name__,
                state_lib.parameter_count(state.params), width, height,

@@ -33,6 +33,7 @@ import numpy as np
 from cascade_jax.data import datasets
 from cascade_jax.data import pipeline
 from cascade_jax.eval import evaluate
+from cascade_jax.train import checkpoint
 
 # The torso-PCK threshold the choice compares at (the issue's bar, and the
 # end of every PCK table).
@@ -54,6 +55,36 @@ def with_active(params: dict, active) -> dict:
   spatial['active'] = np.asarray(active, np.float32).reshape(
       np.shape(spatial['active']))
   return dict(params, spatial=spatial)
+
+
+def check_held_out(config: ml_collections.ConfigDict) -> None:
+  """Raises ValueError, before training, unless ``train.spatial_choice_split``
+  can be read and shares no image with a split the model trains on: this
+  run's ``data.train_split``, and that of the run it starts from
+  (``train.init_from``, when that run used the same dataset). On images the
+  model has fitted, the MRF's gain is no estimate of its gain on new ones."""
+  choice = config.train.spatial_choice_split
+  try:
+    datasets.load_split(config.data, choice)
+  except ValueError as e:
+    raise ValueError(
+        f'train.spatial_choice_split={choice!r}, the held-out images the '
+        f"MRF's joints are chosen on, cannot be read: {e}") from e
+  trained_on = [("this run's data.train_split", config.data.train_split)]
+  if config.train.get('init_from'):
+    base = checkpoint.restore_config(config.train.init_from).data
+    if (base.name, base.get('builder_config')) == (
+        config.data.name, config.data.get('builder_config')):
+      trained_on.append(('the data.train_split of train.init_from='
+                         f'{config.train.init_from!r}', base.train_split))
+  for what, split in trained_on:
+    shared = datasets.shared_examples(config.data, split, choice)
+    if shared:
+      raise ValueError(
+          f'train.spatial_choice_split={choice!r} overlaps {split!r}, {what} '
+          f"(shared images: {shared}): the MRF's joints must be chosen on "
+          'images no stage trained on. Hold them out of the training split '
+          "(the FLIC configs train on 'train[400:]', choose on 'train[:400]').")
 
 
 def sign_test(better: int, worse: int) -> float:

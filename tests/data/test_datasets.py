@@ -1,4 +1,5 @@
-"""Tests of cascade_jax/data/datasets.py: the synthetic split cache."""
+"""Tests of cascade_jax/data/datasets.py: the synthetic split cache, and
+the examples two splits share."""
 
 import numpy as np
 import pytest
@@ -73,3 +74,19 @@ def test_cache_leaves_training_batches_unchanged(tiny_data, monkeypatch):
   for with_cache, without in zip(batches(cached), batches(plain)):
     for key in without:
       np.testing.assert_array_equal(with_cache[key], without[key])
+
+
+@pytest.mark.parametrize('split_a, split_b, expected', [
+    ('train[:2]', 'train[2:]', 0),
+    ('train', 'train[:2]', 2),
+    ('train[1:5]', 'train[3:]', 2),        # examples 3 and 4
+    ('train[50%:]', 'train[-4:]', 3),      # 3..5 and 2..5 of 6
+    ('train[-1:]', 'train[:-1]', 0),
+    ('train+test', 'test[1:]', 1),
+    ('train[:2]+test', 'train[1:]+test[:1]', 2),  # train 1, test 0
+    ('test', 'train', 0),                  # same indices, other split
+])
+def test_shared_examples_of_two_splits(tiny_data, split_a, split_b, expected):
+  # 6 training and 2 test examples; counts worked out by hand.
+  assert datasets.shared_examples(tiny_data.data, split_a, split_b) == expected
+  assert datasets.shared_examples(tiny_data.data, split_b, split_a) == expected

@@ -69,6 +69,7 @@ def _synthetic_flags(tmp_path):
   return ['--config=configs/synthetic_spatial.py',
           f'--config.data.data_dir={tmp_path}',
           '--config.data.num_train=6', '--config.data.num_test=2',
+          '--config.data.train_split=train[2:]',  # the config holds out 1000
           f'--config.model.spatial.kernel_file={tmp_path}/kernels.npz']
 
 
@@ -78,10 +79,10 @@ def test_launcher_writes_the_kernel_file_of_the_config(tmp_path):
        *_synthetic_flags(tmp_path)],
       cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
   assert result.returncode == 0, result.stderr[-2000:]
-  assert 'from 6 training examples' in result.stdout
+  assert 'from 4 training examples' in result.stdout
   with np.load(tmp_path / 'kernels.npz') as saved:
     assert saved['kernels'].shape == (42, 23, 23)
-    assert int(saved['num_examples']) == 6
+    assert int(saved['num_examples']) == 4
 
 
 def test_offsets_are_counted_in_the_evaluation_crop(tmp_path):

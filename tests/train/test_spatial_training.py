@@ -2,6 +2,7 @@
 then evaluates and predicts with and without it."""
 
 import json
+import re
 
 import chex
 import numpy as np
@@ -94,19 +95,50 @@ def test_spatial_stage_from_a_trained_cascade(tiny_cascade, tmp_path):
                              with_spatial['cascade'], atol=1e-3)
 
 
-def test_a_choice_split_that_cannot_be_read_fails_before_training(
-    tiny_cascade, tmp_path):
-  _, cascade_config = tiny_cascade
+def _with_spatial_stage(cascade_config, tmp_path):
+  """The tiny cascade's config with an MRF (kernels written) and a 2-step
+  spatial stage after its other stages."""
   config = cascade_config.copy_and_resolve_references()
   config.model.spatial = spatial.default_config(
       kernel_file=str(tmp_path / 'kernels.npz'), torso_key='torso_center')
   config.train.stage_steps.spatial = 2
-  config.train.spatial_choice_split = 'train[:400]'  # the data has 8
   kernels, graph, count = spatial_kernels.from_training_split(config)
   spatial_kernels.save(config.model.spatial.kernel_file, kernels, graph,
                        config.model.pooling, count)
+  return config
+
+
+def test_a_choice_split_that_cannot_be_read_fails_before_training(
+    tiny_cascade, tmp_path):
+  config = _with_spatial_stage(tiny_cascade[1], tmp_path)
+  config.train.spatial_choice_split = 'train[:400]'  # the data has 8
   workdir = tmp_path / 'spatial'
   with pytest.raises(ValueError, match=r"train.spatial_choice_split='train"
                      r"\[:400\]'.*cannot be read"):
+    loop.train_and_evaluate(config, str(workdir))
+  assert not list(workdir.glob('checkpoints/*'))  # nothing trained
+
+
+@pytest.mark.parametrize('init_from, train_split, choice_split, refused', [
+    # This run trains on 2 of the 4 images it would choose on.
+    (False, 'train[2:]', 'train[:4]',
+     r"overlaps 'train\[2:\]', this run's data.train_split \(shared images: "
+     r"2\)"),
+    # This run trains on none of them, the cascade it starts from
+    # ('train[4:]') on 1.
+    (True, 'train[5:]', 'train[:5]',
+     r"overlaps 'train\[4:\]', the data.train_split of train.init_from='.*' "
+     r"\(shared images: 1\)"),
+])
+def test_a_choice_split_the_model_trained_on_fails_before_training(
+    tiny_cascade, tmp_path, init_from, train_split, choice_split, refused):
+  config = _with_spatial_stage(tiny_cascade[1], tmp_path)
+  if init_from:
+    config.train.init_from = tiny_cascade[0]
+  config.data.train_split = train_split
+  config.train.spatial_choice_split = choice_split
+  workdir = tmp_path / 'spatial'
+  with pytest.raises(ValueError,
+                     match=f"'{re.escape(choice_split)}' " + refused):
     loop.train_and_evaluate(config, str(workdir))
   assert not list(workdir.glob('checkpoints/*'))  # nothing trained
