@@ -75,8 +75,10 @@ def check_held_out(config: ml_collections.ConfigDict) -> None:
     base = checkpoint.restore_config(config.train.init_from).data
     if (base.name, base.get('builder_config')) == (
         config.data.name, config.data.get('builder_config')):
+      # Runs saved before data.train_split existed trained on 'train'.
       trained_on.append(('the data.train_split of train.init_from='
-                         f'{config.train.init_from!r}', base.train_split))
+                         f'{config.train.init_from!r}',
+                         base.get('train_split', 'train')))
   for what, split in trained_on:
     shared = datasets.shared_examples(config.data, split, choice)
     if shared:

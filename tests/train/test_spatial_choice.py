@@ -162,3 +162,29 @@ def test_the_end_of_training_keeps_a_joint_only_if_the_cascade_gains_too(
     record = json.load(f)
   assert 'end_of_training' not in record
   assert kept(record['active']) == {'l_elbow', 'r_elbow', 'l_wrist'}
+
+
+def test_a_base_saved_before_train_split_existed_counts_as_trained_on_train(
+    monkeypatch):
+  config = _choice_config()
+  config.data = {'name': 'flic', 'builder_config': 'flic',
+                 'train_split': 'train[400:]'}
+  config.train.init_from = '/runs/old_cascade'
+  monkeypatch.setattr(spatial_choice.datasets, 'load_split',
+                      lambda data, split: (range(PEOPLE), FLIC))
+  monkeypatch.setattr(spatial_choice.checkpoint, 'restore_config',
+                      lambda workdir: ml_collections.ConfigDict(
+                          {'data': {'name': 'flic', 'builder_config': 'flic'}}))
+  asked = []
+
+  def shared_examples(data, split, choice):
+    asked.append((split, choice))
+    return {'train[400:]': 0, 'train': 40}[split]
+
+  monkeypatch.setattr(spatial_choice.datasets, 'shared_examples',
+                      shared_examples)
+  with pytest.raises(ValueError, match="'train\\[:40\\]' overlaps 'train', the "
+                     "data.train_split of train.init_from='/runs/old_cascade' "
+                     "\\(shared images: 40\\)"):
+    spatial_choice.check_held_out(config)
+  assert asked == [('train[400:]', 'train[:40]'), ('train', 'train[:40]')]
