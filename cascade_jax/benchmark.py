@@ -266,8 +266,8 @@ def forward(config: ml_collections.ConfigDict, pooling: int,
       config.model.fine_hidden_width)
   width, height = config.data.input_size
   key = jax.random.PRNGKey(seed)
-  params = cascade_model.init(key, np.zeros((1, height, width, 3), np.float32),
-                              train=False)['params']
+  params = state_lib.create_train_state(cascade_model, (1, height, width, 3),
+                                        key).params
 
   @jax.jit
   def run_coarse(coarse_params, images):
@@ -370,6 +370,14 @@ def _stage_state(state, config, stage_name: str):
   return stages.enter(state, config.train, stage)
 
 
+def trained_parameters(params, stage_name: str) -> int:
+  """How many parameters ``stage_name`` trains (``stages.TRAINED_PARTS``; a
+  coarse-only model trains all of its own)."""
+  parts = [params[part] for part in stages.TRAINED_PARTS[stage_name]
+           if part in params] if 'fine' in params else [params]
+  return state_lib.parameter_count(parts)
+
+
 def _stage_names(model, requested) -> tuple[str, ...]:
   allowed = TRAIN_STAGES if build.is_cascade(model) else ('coarse',)
   unknown = set(requested) - set(allowed)
@@ -392,7 +400,8 @@ def train(config: ml_collections.ConfigDict, stage_names=TRAIN_STAGES,
   Returns:
     One dict per stage: 'stage', 'pooling', 'batch_size', 'compile_s',
     'time_s' (per step), 'images_per_s', 'flops_per_image' (forward and
-    backward), 'gflops_per_s', 'memory'.
+    backward), 'gflops_per_s', 'parameters' (``trained_parameters``),
+    'memory'.
   """
   model, state, spec = _train_setup(config, seed)
   stage_names = _stage_names(model, stage_names)
@@ -415,6 +424,7 @@ def train(config: ml_collections.ConfigDict, stage_names=TRAIN_STAGES,
         'images_per_s': batch_size / timing['median'],
         'flops_per_image': total_flops / batch_size,
         'gflops_per_s': total_flops / timing['median'] / 1e9,
+        'parameters': trained_parameters(state.params, name),
         'memory': executable_memory(compiled)})
     print(f'  train {name:6s} batch {batch_size}: '
           f'{results[-1]["images_per_s"]:8.1f} images/s', flush=True)
@@ -599,7 +609,8 @@ def format_report(result: dict) -> str:
                  f'({100 * entry["gflops_per_s"] / reference:.0f}% of sgemm)')
   for ours, twin in zip(result['train'], result.get('torch_train', [])):
     lines.append(f'vs torch {twin["torch_version"]} ({twin["threads"]} '
-                 f'threads, {twin["parameters"]} parameters) '
+                 f'threads; parameters torch {twin["parameters"]}, jax '
+                 f'{ours["parameters"]}) '
                  f'{twin["stage"]:6s}: jax {1e3 * ours["time_s"]["median"]:.1f}'
                  f' ms/step, torch {1e3 * twin["time_s"]["median"]:.1f} '
                  f'ms/step, torch / jax time '

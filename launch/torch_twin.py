@@ -7,7 +7,9 @@ the cascade's (``cascade_jax.model``) written in PyTorch's own idiom (NCHW,
 fixed Gaussian pyramid and LCN, three conv banks with ceil-mode max pooling,
 nearest merging, SpatialDropout and the 1x1 head; the feature crops around
 the coarse argmax, the Siamese fine branch (7x7 convs per resolution,
-bilinear upsampling, window alignment, 1x1) and the unshared per-joint 1x1.
+bilinear upsampling, window alignment, 1x1), with ``model.fine_heatmap_input``
+the bank on each joint's window of its own coarse heat-map, and the
+unshared per-joint 1x1.
 The training steps are the three stages' (AdamW; the coarse model frozen
 and without dropout in the fine stage; E1 + lambda * E2 in the joint stage),
 timed on a resident batch like ``benchmark.train``.
@@ -159,11 +161,14 @@ class Fine(nn.Module):
   """The Siamese fine model with its unshared per-joint 1x1
   (``fine.FineHeatmapModel``)."""
 
-  def __init__(self, model_config, num_joints: int, crop_channels):
+  def __init__(self, model_config, num_joints: int, crop_channels,
+               hint_stride: int = 0):
     super().__init__()
     widths = model_config.fine_bank_widths
+    self.hint_stride = hint_stride
     self.banks = nn.ModuleList()
-    for channels in crop_channels:
+    # The hint bank (one channel: the joint's own coarse map) comes last.
+    for channels in tuple(crop_channels) + ((1,) if hint_stride else ()):
       convs = []
       for width in widths:
         convs.append(nn.Conv2d(channels, width, 7, padding=3))
@@ -174,14 +179,16 @@ class Fine(nn.Module):
         torch.randn(num_joints, model_config.fine_hidden_width) * 0.1)
     self.joint_bias = nn.Parameter(torch.zeros(num_joints))
 
-  def forward(self, crops, origins, context: int):
+  def forward(self, crops, origins, context: int, hint=None):
     batch, num_joints = origins.shape[:2]
+    strides = [2**bank for bank in range(len(crops))]
+    if hint is not None:
+      crops, strides = list(crops) + [hint], strides + [self.hint_stride]
     merged = 0.0
-    for bank, (convs, x) in enumerate(zip(self.banks, crops)):
+    for convs, x, stride in zip(self.banks, crops, strides):
       for conv in convs:
         x = F.relu(conv(x))
-      if bank:
-        stride = 2**bank
+      if stride > 1:
         x = F.interpolate(x, scale_factor=stride, mode='bilinear')
         offsets = (origins % stride).flatten(0, 1)[:, None]  # [BJ, 1, 2]
         x = _windows(x, offsets, context)
@@ -190,6 +197,17 @@ class Fine(nn.Module):
     hidden = hidden.unflatten(0, (batch, num_joints))  # [B, J, c, n, n]
     return (torch.einsum('bjcyx,jc->bjyx', hidden, self.joint_kernel)
             + self.joint_bias[None, :, None, None])
+
+
+def joint_windows(maps, origins, context: int, stride: int):
+  """``crop.joint_windows``: joint j's window of its own map, from [B, J,
+  h, w] maps at ``stride`` -> [B * J, 1, n, n]."""
+  pad = -(-context // (2 * stride)) + 2
+  windows = _windows(F.pad(maps, (pad, pad, pad, pad)),
+                     torch.div(origins, stride, rounding_mode='floor') + pad,
+                     crop.window_cells(context, stride))  # [B * J, J, n, n]
+  own = windows.unflatten(0, origins.shape[:2]).diagonal(dim1=1, dim2=2)
+  return own.permute(0, 3, 1, 2).flatten(0, 1)[:, None]
 
 
 def _loss(predicted, target, weights):
@@ -212,8 +230,10 @@ class Cascade(nn.Module):
     super().__init__()
     self.context = model_config.context
     self.coarse = Coarse(model_config, num_joints)
+    self.heatmap_input = model_config.get('fine_heatmap_input', False)
     c1, c2 = model_config.bank_widths[:2]
-    self.fine = Fine(model_config, num_joints, (c1, c2 + c1, c2 + c1, c2))
+    self.fine = Fine(model_config, num_joints, (c1, c2 + c1, c2 + c1, c2),
+                     self.coarse.pooling if self.heatmap_input else 0)
 
   def forward(self, images, frozen_coarse: bool):
     with torch.set_grad_enabled(not frozen_coarse and torch.is_grad_enabled()):
@@ -224,7 +244,10 @@ class Cascade(nn.Module):
     centres = torch.stack([best % width, best // width], -1) * stride + (
         stride - 1) / 2
     crops, origins = crop_features(features, centres, self.context)
-    return coarse_maps, self.fine(crops, origins, self.context), origins
+    hint = (joint_windows(coarse_maps.detach(), origins, self.context, stride)
+            if self.heatmap_input else None)
+    return (coarse_maps, self.fine(crops, origins, self.context, hint),
+            origins)
 
 
 def parameter_count(module: nn.Module) -> int:

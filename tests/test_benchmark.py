@@ -192,8 +192,20 @@ def test_report_sets_torch_beside_jax_per_stage(result):
       {**result, 'torch_train': twin}).splitlines()
            if line.startswith('vs torch')]
   assert len(lines) == 3
-  for line, factor in zip(lines, ('2.00', '0.50', '1.00')):
+  factors = ('2.00', '0.50', '1.00')
+  for line, run, factor in zip(lines, result['train'], factors):
     assert line.endswith(f'torch / jax time {factor}')
+    assert f'parameters torch 123, jax {run["parameters"]})' in line
+
+
+def test_trained_parameters_count_the_parts_each_stage_trains():
+  cascade = {'coarse': {'conv': jnp.zeros((2, 3)), 'bias': jnp.zeros(4)},
+             'fine': {'conv': jnp.zeros(5)},
+             'spatial': {'kernel': jnp.zeros(7)}}
+  assert [benchmark.trained_parameters(cascade, name)
+          for name in ('coarse', 'fine', 'joint', 'spatial')] == [10, 5, 15, 7]
+  coarse_only = {'conv': jnp.zeros((3, 3)), 'head': jnp.zeros(2)}
+  assert benchmark.trained_parameters(coarse_only, 'coarse') == 11
 
 
 def test_example_batch_matches_the_loader(config):

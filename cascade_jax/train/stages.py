@@ -28,7 +28,7 @@ from cascade_jax.train import state as state_lib
 
 STAGES = ('coarse', 'spatial', 'fine', 'joint')
 # Which parameter subtrees (of a cascade model) each stage trains.
-_TRAINED = {'coarse': ('coarse',), 'spatial': ('spatial',), 'fine': ('fine',),
+TRAINED_PARTS = {'coarse': ('coarse',), 'spatial': ('spatial',), 'fine': ('fine',),
             'joint': ('coarse', 'fine')}
 
 
@@ -134,7 +134,7 @@ def optimizer(train_config: ml_collections.ConfigDict, stage: Stage,
   tx = make_optimizer(train_config, stage.steps, peak)
   if not isinstance(params, dict) or 'fine' not in params:
     return tx  # A coarse-only model: everything trains in its one stage.
-  trained = _TRAINED[stage.name]
+  trained = TRAINED_PARTS[stage.name]
   if stage.name == 'joint' and train_config.get('spatial_loss_weight', 0.0):
     trained += ('spatial',)
 
