@@ -4,13 +4,9 @@ on CI, the specimens the specimen tests read (they skip without them)."""
 import os
 import pathlib
 
-# Must happen before jax is imported anywhere. Two CPU devices; and LLVM
-# without its optimisation passes: the suite's tiny programs spend more time
-# compiling than running (-22 % of the slowest files' time; float results
-# keep IEEE semantics, no fast math either way: BUILD_NOTES, test suite time).
+# Must happen before jax is imported anywhere.
 os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
-                           ' --xla_force_host_platform_device_count=2'
-                           ' --xla_backend_optimization_level=0').strip()
+                           ' --xla_force_host_platform_device_count=2').strip()
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 
 from absl import flags  # pylint: disable=g-import-not-at-top
