@@ -41,9 +41,11 @@ class CascadeModelTest(chex.TestCase):
   def test_heatmap_input_gives_each_joint_its_own_map_without_gradient(self):
     model = cascade.CascadeModel(**NARROW, fine_heatmap_input=True)
     images = jnp.asarray(IMAGES)
-    params = model.init(jax.random.key(0), images, train=False)['params']
+    params = jax.jit(functools.partial(model.init, train=False))(
+        jax.random.key(0), images)['params']
     self.assertIn('hint_conv0', params['fine']['siamese'])
 
+    @jax.jit
     def fine_maps(params):
       return model.apply({'params': params}, images,
                          train=False).fine_heatmaps
@@ -58,7 +60,7 @@ class CascadeModelTest(chex.TestCase):
     self.assertGreater(float(jnp.max(jnp.abs(before[..., 1]
                                              - after[..., 1]))), 1e-4)
     # No gradient reaches the coarse heat-maps through the fine model.
-    grads = jax.grad(lambda p: jnp.sum(fine_maps(p)))(params)
+    grads = jax.jit(jax.grad(lambda p: jnp.sum(fine_maps(p))))(params)
     for name in ('heatmaps', 'head0', 'head1'):
       for leaf in jax.tree.leaves(grads['coarse'][name]):
         np.testing.assert_array_equal(leaf, 0.0)
@@ -95,8 +97,9 @@ class CascadeModelTest(chex.TestCase):
     model = cascade.CascadeModel(**NARROW)
     params = _variables()['params']
     # Ground truth near the coarse predictions, so that it lies in the windows.
-    joints = model.apply({'params': params}, jnp.asarray(IMAGES),
-                         train=False).crop_centres + jnp.array([2.0, -3.0])
+    joints = jax.jit(functools.partial(model.apply, train=False))(
+        {'params': params}, jnp.asarray(IMAGES)).crop_centres + jnp.array(
+            [2.0, -3.0])
     visible = jnp.ones((2, 3))
 
     def fine_loss(params):
