@@ -28,8 +28,8 @@ from cascade_jax.train import state as state_lib
 
 STAGES = ('coarse', 'spatial', 'fine', 'joint')
 # Which parameter subtrees (of a cascade model) each stage trains.
-TRAINED_PARTS = {'coarse': ('coarse',), 'spatial': ('spatial',), 'fine': ('fine',),
-            'joint': ('coarse', 'fine')}
+TRAINED_PARTS = {'coarse': ('coarse',), 'spatial': ('spatial',),
+                 'fine': ('fine',), 'joint': ('coarse', 'fine')}
 
 
 @dataclasses.dataclass(frozen=True)
