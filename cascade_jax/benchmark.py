@@ -556,6 +556,17 @@ def run(config: ml_collections.ConfigDict, *, poolings=(4, 8, 16),
   return result
 
 
+def check_same_network(result: dict) -> None:
+  """Raises unless every stage of ``result['torch_train']`` trains as many
+  parameters as ours: a twin that differs times another network."""
+  for ours, twin in zip(result['train'], result.get('torch_train', [])):
+    if ours['parameters'] != twin['parameters']:
+      raise RuntimeError(
+          f'the PyTorch twin is not the same network: its {twin["stage"]} '
+          f'stage trains {twin["parameters"]} parameters, the JAX model '
+          f'{ours["parameters"]} (launch/torch_twin.py)')
+
+
 def format_report(result: dict) -> str:
   """The measurements as plain-text tables, Table 2 beside the paper's."""
   env = result['environment']

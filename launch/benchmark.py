@@ -92,12 +92,7 @@ def main(argv):
     with open(_OUT.value, 'w') as f:
       json.dump(result, f, indent=2)
     print(f'wrote {_OUT.value}')
-  for ours, twin in zip(result['train'], result.get('torch_train', [])):
-    if ours['parameters'] != twin['parameters']:
-      raise RuntimeError(
-          f'the PyTorch twin is not the same network: its {twin["stage"]} '
-          f'stage trains {twin["parameters"]} parameters, the JAX model '
-          f'{ours["parameters"]} (launch/torch_twin.py)')
+  benchmark.check_same_network(result)  # After the JSON: nothing is lost.
 
 
 def _torch_twin():

@@ -198,6 +198,18 @@ def test_report_sets_torch_beside_jax_per_stage(result):
     assert f'parameters torch 123, jax {run["parameters"]})' in line
 
 
+def test_a_twin_of_another_size_is_refused_naming_the_stage():
+  ours = [{'stage': 'coarse', 'parameters': 10},
+          {'stage': 'fine', 'parameters': 5}]
+  same = [dict(run) for run in ours]
+  benchmark.check_same_network({'train': ours, 'torch_train': same})
+  benchmark.check_same_network({'train': ours})  # No twin: nothing to check.
+  other = [same[0], {'stage': 'fine', 'parameters': 6}]
+  with pytest.raises(RuntimeError, match='fine stage trains 6 parameters, '
+                     'the JAX model 5'):
+    benchmark.check_same_network({'train': ours, 'torch_train': other})
+
+
 def test_trained_parameters_count_the_parts_each_stage_trains():
   cascade = {'coarse': {'conv': jnp.zeros((2, 3)), 'bias': jnp.zeros(4)},
              'fine': {'conv': jnp.zeros(5)},
