@@ -373,9 +373,10 @@ def _stage_state(state, config, stage_name: str):
 def trained_parameters(params, stage_name: str) -> int:
   """How many parameters ``stage_name`` trains (``stages.TRAINED_PARTS``; a
   coarse-only model trains all of its own)."""
-  parts = [params[part] for part in stages.TRAINED_PARTS[stage_name]
-           if part in params] if 'fine' in params else [params]
-  return state_lib.parameter_count(parts)
+  if 'fine' not in params:
+    return state_lib.parameter_count(params)
+  return state_lib.parameter_count(
+      [params.get(part, {}) for part in stages.TRAINED_PARTS[stage_name]])
 
 
 def _stage_names(model, requested) -> tuple[str, ...]:

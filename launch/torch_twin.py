@@ -139,6 +139,15 @@ def _windows(maps, starts, size: int):
   return windows.flatten(0, 1).permute(0, 3, 1, 2)
 
 
+def _crop(maps, origins, context: int, stride: int):
+  """``crop.crop_windows``: [B, C, h, w] maps at ``stride``, [B, J, 2]
+  origins -> [B * J, C, n, n], zero outside the map."""
+  pad = -(-context // (2 * stride)) + 2
+  return _windows(F.pad(maps, (pad, pad, pad, pad)),
+                  torch.div(origins, stride, rounding_mode='floor') + pad,
+                  crop.window_cells(context, stride))
+
+
 def crop_features(features, centres, context: int):
   """``crop.crop_features``: per resolution r, [B * J, C_r, n_r, n_r]."""
   height, width = features[0][0].shape[2:]
@@ -148,12 +157,8 @@ def crop_features(features, centres, context: int):
   by_resolution = [[] for _ in range(len(features) + 1)]
   for level, pair in enumerate(features):
     for offset, maps in enumerate(pair):
-      stride = 2**(level + offset)
-      pad = -(-context // (2 * stride)) + 2
-      by_resolution[level + offset].append(_windows(
-          F.pad(maps, (pad, pad, pad, pad)),
-          torch.div(origins, stride, rounding_mode='floor') + pad,
-          crop.window_cells(context, stride)))
+      by_resolution[level + offset].append(
+          _crop(maps, origins, context, 2**(level + offset)))
   return [torch.cat(group, 1) for group in by_resolution], origins
 
 
@@ -202,10 +207,7 @@ class Fine(nn.Module):
 def joint_windows(maps, origins, context: int, stride: int):
   """``crop.joint_windows``: joint j's window of its own map, from [B, J,
   h, w] maps at ``stride`` -> [B * J, 1, n, n]."""
-  pad = -(-context // (2 * stride)) + 2
-  windows = _windows(F.pad(maps, (pad, pad, pad, pad)),
-                     torch.div(origins, stride, rounding_mode='floor') + pad,
-                     crop.window_cells(context, stride))  # [B * J, J, n, n]
+  windows = _crop(maps, origins, context, stride)  # [B * J, J, n, n]
   own = windows.unflatten(0, origins.shape[:2]).diagonal(dim1=1, dim2=2)
   return own.permute(0, 3, 1, 2).flatten(0, 1)[:, None]
 
