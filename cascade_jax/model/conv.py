@@ -42,11 +42,20 @@ def _same_padding(size: int) -> tuple[int, int]:
 
 def _patches(x: jax.Array, kernel_size: tuple[int, int]) -> jax.Array:
   """im2col: [B, H, W, C] -> [B, H, W, kh * kw * C], ordered (i, j, c) as a
-  HWIO kernel reshaped to [kh * kw * C, O]; zeros outside the map."""
+  HWIO kernel reshaped to [kh * kw * C, O]; zeros outside the map.
+
+  Built in two passes, the kw column shifts (j, c) and then the kh row shifts
+  of those: kh + kw slices instead of kh * kw, the same values. XLA CPU
+  compiles each slice's code, so a 9x9 kernel's 81 made the tiny test
+  cascade's training step take 8.5 s to compile; 18 take 5.8 s
+  (BUILD_NOTES.md, "Test suite time").
+  """
   (kh, kw), (height, width) = kernel_size, x.shape[1:3]
   padded = jnp.pad(x, ((0, 0), _same_padding(kh), _same_padding(kw), (0, 0)))
-  return jnp.concatenate([padded[:, i:i + height, j:j + width]
-                          for i in range(kh) for j in range(kw)], axis=-1)
+  columns = jnp.concatenate([padded[:, :, j:j + width] for j in range(kw)],
+                            axis=-1)
+  return jnp.concatenate([columns[:, i:i + height] for i in range(kh)],
+                         axis=-1)
 
 
 def _col2im(columns: jax.Array, kernel_size: tuple[int, int]) -> jax.Array:
