@@ -18,6 +18,19 @@ class TrainState(train_state.TrainState):
   key: jax.Array
 
 
+def _init_compiler_options() -> dict[str, Any] | None:
+  """On CPU, the initialisers' code is compiled with LLVM at -O2, not -O3.
+
+  It is random-bit generation and erf_inv for every parameter, run once: at
+  -O3 it took 5.9 s to compile for the demo's cascade and at -O2 2.0 s (4.7 ->
+  2.5 s for the paper-size FLIC cascade), giving the same parameters bit for
+  bit in every config (tests/train/test_state.py checks it).
+  """
+  if jax.default_backend() != 'cpu':
+    return None
+  return {'xla_backend_optimization_level': 2}
+
+
 def create_train_state(model: nn.Module, input_shape: tuple[int, ...],
                        key: jax.Array,
                        tx: optax.GradientTransformation | None = None
@@ -34,7 +47,8 @@ def create_train_state(model: nn.Module, input_shape: tuple[int, ...],
     inputs['torso'] = jnp.zeros((input_shape[0], 2), jnp.float32)
   # Jitted: run eagerly, init dispatches every op of the model one by one
   # (seconds for the paper-size model, most of a short test's run time).
-  init = jax.jit(functools.partial(model.init, train=False))
+  init = jax.jit(functools.partial(model.init, train=False),
+                 compiler_options=_init_compiler_options())
   params = init(init_key, jnp.zeros(input_shape, jnp.float32),
                 **inputs)['params']
   return TrainState.create(apply_fn=model.apply, params=params,
