@@ -17,8 +17,13 @@ def test_benchmark_writes_table2_json(tmp_path):
   env = dict(os.environ, JAX_PLATFORMS='cpu')
   result = subprocess.run(
       [sys.executable, '-m', 'launch.benchmark',
+       # tests/test_benchmark.py's tiny model, so that each compiles the
+       # other's programs once (the session's compilation cache, conftest).
        '--config=configs/synthetic.py', '--config.data.input_size=(32,32)',
        '--config.model.bank_widths=(4,4,4,8)', '--config.model.context=16',
+       '--config.model.head_widths=(8,8)',
+       '--config.model.fine_bank_widths=(4,4)',
+       '--config.model.fine_hidden_width=8', '--config.train.batch_size=2',
        '--poolings=8', '--batch_sizes=1,2', '--repeats=2', '--warmup=1',
        '--train_stages=coarse', '--train_batch_size=2', f'--out={out}'],
       cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
