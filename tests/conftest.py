@@ -97,16 +97,11 @@ def persistent_compilation_cache(tmp_path_factory):
   compilation_cache.reset_cache()
 
 
-@pytest.fixture(scope='session')
-def tiny_cascade(tmp_path_factory):
-  """(workdir, config) of a tiny cascade trained through its three stages
-  (2 coarse, 1 fine, 1 joint step) on tiny synthetic data: a real checkpoint,
-  as a user's, for the prediction and report tests. The first 4 of the 8
-  training images are held out, as for the MRF's choice of joints
-  (test_spatial_training.py)."""
-  from cascade_jax.train import loop  # pylint: disable=g-import-not-at-top
+def tiny_cascade_config(root: pathlib.Path):
+  """The config of ``tiny_cascade``, its data in ``root``/tfds. Tests that
+  train a tiny cascade of their own start from it where they can: the same
+  programs then load from the session's compilation cache."""
   from configs import synthetic  # pylint: disable=g-import-not-at-top
-  root = tmp_path_factory.mktemp('tiny_cascade')
   config = synthetic.get_config()
   config.data.data_dir = str(root / 'tfds')
   config.data.image_size = (64, 64)
@@ -126,6 +121,19 @@ def tiny_cascade(tmp_path_factory):
   config.train.batch_size = 4
   config.train.log_every = 1
   config.eval.batch_size = 4
+  return config
+
+
+@pytest.fixture(scope='session')
+def tiny_cascade(tmp_path_factory):
+  """(workdir, config) of a tiny cascade trained through its three stages
+  (2 coarse, 1 fine, 1 joint step) on tiny synthetic data: a real checkpoint,
+  as a user's, for the prediction and report tests. The first 4 of the 8
+  training images are held out, as for the MRF's choice of joints
+  (test_spatial_training.py)."""
+  from cascade_jax.train import loop  # pylint: disable=g-import-not-at-top
+  root = tmp_path_factory.mktemp('tiny_cascade')
+  config = tiny_cascade_config(root)
   workdir = str(root / 'run')
   loop.train_and_evaluate(config, workdir)
   return workdir, config

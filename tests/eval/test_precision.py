@@ -3,13 +3,13 @@
 import os
 import re
 
-import ml_collections
 import numpy as np
 import pytest
 
 from cascade_jax.eval import evaluate
 from cascade_jax.eval import precision
 from configs import synthetic
+from tests import conftest
 
 
 def test_variant_config_applies_overrides_to_a_copy():
@@ -44,17 +44,7 @@ def test_x_errors_are_in_input_pixels_and_skip_unlabelled_joints():
 
 @pytest.mark.slow
 def test_tiny_study_writes_a_report_whose_images_exist(tmp_path, monkeypatch):
-  config = synthetic.get_config()
-  config.data.data_dir = str(tmp_path / 'tfds')
-  config.data.image_size = (64, 64)
-  config.data.input_size = (64, 64)
-  config.data.num_train, config.data.num_test = 8, 4
-  config.data.worker_count = 0
-  config.model.bank_widths, config.model.head_widths = (4, 4, 4, 8), (8, 8)
-  config.model.fine_bank_widths, config.model.fine_hidden_width = (4, 4), 8
-  config.train.stage_steps = ml_collections.ConfigDict(
-      {'coarse': 1, 'fine': 1, 'joint': 1})
-  config.train.batch_size = 2
+  config = conftest.tiny_cascade_config(tmp_path)
   report = precision.run_study(config, str(tmp_path / 'study'),
                                ('cascade_8x', 'standard_cascade_8x'))
   text = open(report).read()
