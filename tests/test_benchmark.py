@@ -39,7 +39,7 @@ def config(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def result(config):
-  # One pooling: every pooling compiles three models twice (42 s each here);
+  # One pooling: each pooling compiles three models twice (about 21 s here);
   # the table's other columns are tested on made-up figures below.
   return benchmark.run(config, poolings=(8,), batch_sizes=(1, 2),
                        repeats=2, warmup=1, input_steps=2)

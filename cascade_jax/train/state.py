@@ -24,7 +24,8 @@ def _init_compiler_options() -> dict[str, Any] | None:
   It is random-bit generation and erf_inv for every parameter, run once: at
   -O3 it took 5.9 s to compile for the demo's cascade and at -O2 2.0 s (4.7 ->
   2.5 s for the paper-size FLIC cascade), giving the same parameters bit for
-  bit in every config (tests/train/test_state.py checks it).
+  bit in all ten configs (tests/train/test_state.py checks a cascade with
+  an MRF).
   """
   if jax.default_backend() != 'cpu':
     return None
