@@ -124,6 +124,21 @@ def tiny_cascade_config(root: pathlib.Path):
   return config
 
 
+def three_joint_cascade(with_spatial: bool = False):
+  """A narrow 8x cascade of 3 joints for 64 x 64 inputs, with an MRF over
+  the chain 0-1-2 if ``with_spatial``: the unit tests' model."""
+  from cascade_jax.model import cascade  # pylint: disable=g-import-not-at-top
+  from cascade_jax.model import spatial  # pylint: disable=g-import-not-at-top
+  spatial_model = (spatial.SpatialModel(num_joints=3, edges=((0, 1), (1, 2)),
+                                        stride=8, kernel_size=(15, 15))
+                   if with_spatial else None)
+  return cascade.CascadeModel(num_joints=3, pooling=8,
+                              bank_widths=(4, 4, 4, 8), head_widths=(8, 8),
+                              dropout_rate=0.1, fine_bank_widths=(4, 4),
+                              fine_hidden_width=8, context=24,
+                              spatial=spatial_model)
+
+
 @pytest.fixture(scope='session')
 def tiny_cascade(tmp_path_factory):
   """(workdir, config) of a tiny cascade trained through its three stages

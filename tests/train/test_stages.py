@@ -9,14 +9,13 @@ import ml_collections
 import numpy as np
 import pytest
 
-from cascade_jax.model import cascade
-from cascade_jax.model import spatial
 from cascade_jax.train import checkpoint
 from cascade_jax.train import loop
 from cascade_jax.train import stages
 from cascade_jax.train import state as state_lib
 from cascade_jax.train import steps
 from configs import synthetic
+from tests import conftest
 
 
 def _train_config(**stage_steps):
@@ -46,11 +45,8 @@ def test_plan_rejects_fine_stages_without_a_fine_model_and_bad_names():
 
 
 def _cascade_state(train_config, stage):
-  model = cascade.CascadeModel(num_joints=3, pooling=8,
-                               bank_widths=(4, 4, 4, 8), head_widths=(8, 8),
-                               dropout_rate=0.1, fine_bank_widths=(4, 4),
-                               fine_hidden_width=8, context=24)
-  state = state_lib.create_train_state(model, (1, 64, 64, 3),
+  state = state_lib.create_train_state(conftest.three_joint_cascade(),
+                                       (1, 64, 64, 3),
                                        jax.random.PRNGKey(0))
   return stages.enter(state, train_config, stage)
 
@@ -125,14 +121,8 @@ def test_one_run_goes_through_all_stages_and_resumes_anywhere(tmp_path):
 
 
 def _spatial_cascade_state(train_config, stage):
-  spatial_model = spatial.SpatialModel(num_joints=3, edges=((0, 1), (1, 2)),
-                                       stride=8, kernel_size=(15, 15))
-  model = cascade.CascadeModel(num_joints=3, pooling=8,
-                               bank_widths=(4, 4, 4, 8), head_widths=(8, 8),
-                               dropout_rate=0.1, fine_bank_widths=(4, 4),
-                               fine_hidden_width=8, context=24,
-                               spatial=spatial_model)
-  state = state_lib.create_train_state(model, (1, 64, 64, 3),
+  state = state_lib.create_train_state(conftest.three_joint_cascade(True),
+                                       (1, 64, 64, 3),
                                        jax.random.PRNGKey(0))
   return stages.enter(state, train_config, stage)
 

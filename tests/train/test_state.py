@@ -6,21 +6,14 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from cascade_jax.model import cascade
-from cascade_jax.model import spatial
 from cascade_jax.train import state as state_lib
+from tests import conftest
 
 
 def test_parameters_equal_the_model_init_compiled_as_usual_bit_for_bit():
   """The init is compiled at a lower LLVM level on CPU (faster to compile);
   its parameters must be those of the default compilation exactly."""
-  spatial_model = spatial.SpatialModel(num_joints=3, edges=((0, 1), (1, 2)),
-                                       stride=8, kernel_size=(15, 15))
-  model = cascade.CascadeModel(num_joints=3, pooling=8,
-                               bank_widths=(4, 4, 4, 8), head_widths=(8, 8),
-                               dropout_rate=0.1, fine_bank_widths=(4, 4),
-                               fine_hidden_width=8, context=24,
-                               spatial=spatial_model)
+  model = conftest.three_joint_cascade(with_spatial=True)
   key = jax.random.PRNGKey(3)
   state = state_lib.create_train_state(model, (1, 64, 64, 3), key)
   init_key, _ = jax.random.split(key)
