@@ -139,6 +139,36 @@ class MaxPoolTest(chex.TestCase):
     grad_ref = jax.grad(lambda x: jnp.sum(reference(x) * cotangent))(x)
     chex.assert_trees_all_close(grad, grad_ref)
 
+  def test_gradient_equals_autodiffs_bit_for_bit_with_ties(self):
+    # Small integers tie often, as ReLU outputs do at 0: autodiff of the max
+    # shares a window's gradient among its maxima, and so must the
+    # hand-written gradient.
+    x = jax.random.randint(jax.random.key(2), (2, 6, 8, 3), 0, 3).astype(
+        jnp.float32)
+    cotangent = jax.random.normal(jax.random.key(3), (2, 3, 4, 3))
+
+    def autodiff_pool(x):
+      return jnp.max(x.reshape(2, 3, 2, 4, 2, 3), axis=(2, 4))
+
+    grad = jax.grad(lambda x: jnp.sum(layers.max_pool_2x2(x) * cotangent))(x)
+    grad_ref = jax.grad(lambda x: jnp.sum(autodiff_pool(x) * cotangent))(x)
+    ties = (x.reshape(2, 3, 2, 4, 2, 3) == autodiff_pool(x)[:, :, None, :,
+                                                            None]).sum((2, 4))
+    self.assertGreater(int(jnp.sum(ties > 1)), 10)  # the case is exercised
+    chex.assert_trees_all_equal(layers.max_pool_2x2(x), autodiff_pool(x))
+    chex.assert_trees_all_equal(grad, grad_ref)
+    # A window's maxima share its gradient: the sum per window is unchanged.
+    chex.assert_trees_all_close(grad.reshape(2, 3, 2, 4, 2, 3).sum((2, 4)),
+                                cotangent, rtol=1e-6)
+
+  def test_odd_size_gradient_skips_the_padding(self):
+    x = jax.random.normal(jax.random.key(4), (1, 5, 3, 2))
+    cotangent = jax.random.normal(jax.random.key(5), (1, 3, 2, 2))
+    grad = jax.grad(lambda x: jnp.sum(layers.max_pool_2x2(x) * cotangent))(x)
+    grad_ref = jax.grad(lambda x: jnp.sum(nn.max_pool(
+        x, (2, 2), strides=(2, 2), padding=((0, 1), (0, 1))) * cotangent))(x)
+    chex.assert_trees_all_close(grad, grad_ref)
+
   def test_odd_size_pools_in_ceil_mode(self):
     x = jax.random.normal(jax.random.key(0), (1, 5, 4, 2))
     pooled = layers.max_pool_2x2(x)
