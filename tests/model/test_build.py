@@ -35,20 +35,31 @@ def _batch(seed, size=4):
           'joints': joints, 'visible': visible}
 
 
-def _operand_dtypes(jaxpr, primitive: str) -> list[str]:
-  """The first operand's dtype of every ``primitive`` in a jaxpr, sub-jaxprs
-  included."""
-  found = []
+def _equations(jaxpr):
+  """Every equation of a jaxpr, sub-jaxprs included."""
   for eqn in jaxpr.eqns:
-    if eqn.primitive.name == primitive:
-      found.append(str(eqn.invars[0].aval.dtype))
+    yield eqn
     for param in eqn.params.values():
       for sub in param if isinstance(param, (tuple, list)) else (param,):
         if isinstance(sub, jax.extend.core.ClosedJaxpr):
-          found.extend(_operand_dtypes(sub.jaxpr, primitive))
+          yield from _equations(sub.jaxpr)
         elif isinstance(sub, jax.extend.core.Jaxpr):
-          found.extend(_operand_dtypes(sub, primitive))
-  return found
+          yield from _equations(sub)
+
+
+def _operand_dtypes(jaxpr, primitive: str) -> list[str]:
+  """The first operand's dtype of every ``primitive`` in a jaxpr."""
+  return [str(eqn.invars[0].aval.dtype) for eqn in _equations(jaxpr)
+          if eqn.primitive.name == primitive]
+
+
+def _conv_operand_dtypes(jaxpr) -> list[str]:
+  """The input dtype of every convolution: XLA's, and the matmul path's
+  (maps smaller than the kernel), a custom VJP of two operands (x, kernel);
+  the max pooling's custom VJP has one."""
+  return _operand_dtypes(jaxpr, 'conv_general_dilated') + [
+      str(eqn.invars[0].aval.dtype) for eqn in _equations(jaxpr)
+      if eqn.primitive.name == 'custom_vjp_call' and len(eqn.invars) == 2]
 
 
 def test_compute_dtype_from_config():
@@ -86,9 +97,7 @@ def test_bfloat16_cascade_computes_in_bf16_with_float32_params():
       variables, x, train=False, torso=torso))(images).jaxpr
   # Every conv but the coarse J-wide output computes in bf16: 3 banks x 4
   # convs and 2 head 1x1s; the fine branch's 4 banks x 2 convs and its 1x1.
-  # Maps smaller than their kernel take the matmul path (a custom VJP).
-  convs = (_operand_dtypes(jaxpr, 'conv_general_dilated') +
-           _operand_dtypes(jaxpr, 'custom_vjp_call'))
+  convs = _conv_operand_dtypes(jaxpr)
   assert convs.count('bfloat16') == 3 * 4 + 2 + 4 * 2 + 1
   assert convs.count('float32') == 1
   kernels = [leaf for path, leaf in jax.tree_util.tree_leaves_with_path(
@@ -145,9 +154,7 @@ def test_bfloat16_from_config_through_build_model(name):
   for dtype_name, m in models.items():
     jaxpr = jax.make_jaxpr(lambda x, m=m: m.apply(variables, x, train=False))(
         images).jaxpr
-    # Maps smaller than their kernel take the matmul path (a custom VJP).
-    convs[dtype_name] = (_operand_dtypes(jaxpr, 'conv_general_dilated') +
-                         _operand_dtypes(jaxpr, 'custom_vjp_call'))
+    convs[dtype_name] = _conv_operand_dtypes(jaxpr)
   kernels = [leaf for path, leaf in jax.tree_util.tree_leaves_with_path(
       variables) if path[-1].key == 'kernel']
   assert len(convs['bfloat16']) == len(kernels)

@@ -67,6 +67,46 @@ def test_matmul_conv_under_vmap_equals_xla_conv():
       atol=2e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize('kernel_size', [(7, 7), (4, 6)])
+def test_patches_equal_lax_patches_exactly(kernel_size):
+  # lax orders a patch (c, i, j); ours is (i, j, c), a HWIO kernel's rows.
+  x = _random((2, 5, 3, 4), 0)
+  (kh, kw), channels = kernel_size, x.shape[-1]
+  reference = jax.lax.conv_general_dilated_patches(
+      x, kernel_size, (1, 1), 'SAME',
+      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  reference = reference.reshape(*x.shape[:3], channels, kh, kw).transpose(
+      0, 1, 2, 4, 5, 3).reshape(*x.shape[:3], -1)
+  chex.assert_trees_all_equal(conv._patches(x, kernel_size), reference)
+
+
+@pytest.mark.parametrize('kernel_size', [(7, 7), (4, 6)])
+def test_col2im_adds_taps_in_order_as_a_padded_sum(kernel_size):
+  # The reference adds each tap's column into a padded float32 sum in (i, j)
+  # order, as summing one padded copy per tap does: equal bit for bit.
+  columns = np.asarray(_random((2, 5, 3, kernel_size[0] * kernel_size[1] * 3),
+                               3))
+  (kh, kw), (batch, height, width, _) = kernel_size, columns.shape
+  top, left = (kh - 1) // 2, (kw - 1) // 2
+  taps = columns.reshape(batch, height, width, kh, kw, 3)
+  total = np.zeros((batch, height + kh - 1, width + kw - 1, 3), np.float32)
+  for i in range(kh):
+    for j in range(kw):
+      total[:, i:i + height, j:j + width] += taps[:, :, :, i, j]
+  expected = total[:, top:top + height, left:left + width]
+  chex.assert_trees_all_equal(
+      np.asarray(jax.jit(conv._col2im, static_argnums=1)(columns,
+                                                        kernel_size)),
+      expected)
+  # And it is the transpose of _patches (integers: exact in any order).
+  integers = jnp.round(jnp.asarray(columns) * 4)
+  transpose = jax.linear_transpose(
+      lambda x: conv._patches(x, kernel_size),
+      jnp.zeros((batch, height, width, 3)))
+  chex.assert_trees_all_equal(conv._col2im(integers, kernel_size),
+                              transpose(integers)[0])
+
+
 def test_the_matmul_path_is_taken_only_for_maps_smaller_than_the_kernel():
   assert conv.uses_matmul(8, 10, (9, 9))     # paper 8x, bank 2's conv4
   assert conv.uses_matmul(6, 6, (9, 9))      # the demo's bank 1
