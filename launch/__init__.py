@@ -5,11 +5,12 @@ Before a launcher imports anything, the process restarts itself once with
 allocates its buffers afresh at every step, and the kernel zero-fills new
 memory page by page: with 4 KB pages the demo's train steps took 9,600
 (coarse) to 41,000 (joint) page faults each, and a fifth (coarse) to a
-third (joint) of their CPU time was the kernel's. glibc's malloc then asks for 2 MB pages (where the
-kernel's transparent huge pages are 'madvise' or 'always'): 400-650 faults
-per step, the same numbers bit for bit (BUILD_NOTES.md, issue 16). Without
-glibc (macOS) or with the tunable already set, nothing happens; in your own
-Python process, set the variable before starting Python.
+third (joint) of their CPU time was the kernel's. glibc's malloc then asks
+for 2 MB pages (where the kernel's transparent huge pages are 'madvise' or
+'always'): 499-591 faults per step, the same numbers bit for bit
+(BUILD_NOTES.md, issue 16). Without glibc (macOS) or with the tunable
+already set, nothing happens; in your own Python process, set the variable
+before starting Python.
 """
 
 import os
