@@ -36,9 +36,11 @@ def get_config(variant: str = '8x'):
   config.model.fine_bank_widths = (32, 32)
   config.model.fine_hidden_width = 64
   # The precision study's measured settings, before the demo's issue-13
-  # changes (16-px context, heat-map input, coarse_power 8) were measured.
+  # changes (16-px context, heat-map input and the other joints' maps,
+  # coarse_power) were measured.
   config.model.context = 24
   config.model.fine_heatmap_input = False
+  config.model.fine_other_joints_input = False
   config.eval.coarse_power = 1.0
   config.train.stage_steps.coarse = 6000
   config.train.stage_steps.fine = 0 if coarse_only else 1200

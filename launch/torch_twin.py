@@ -8,7 +8,8 @@ fixed Gaussian pyramid and LCN, three conv banks with ceil-mode max pooling,
 nearest merging, SpatialDropout and the 1x1 head; the feature crops around
 the coarse argmax, the Siamese fine branch (7x7 convs per resolution,
 bilinear upsampling, window alignment, 1x1), with ``model.fine_heatmap_input``
-the bank on each joint's window of its own coarse heat-map, and the
+the bank on each joint's window of its own coarse heat-map (and, with
+``model.fine_other_joints_input``, of the other joints' maximum), and the
 unshared per-joint 1x1.
 The training steps are the three stages' (AdamW; the coarse model frozen
 and without dropout in the fine stage; E1 + lambda * E2 in the joint stage),
@@ -167,13 +168,15 @@ class Fine(nn.Module):
   (``fine.FineHeatmapModel``)."""
 
   def __init__(self, model_config, num_joints: int, crop_channels,
-               hint_stride: int = 0):
+               hint_stride: int = 0, hint_channels: int = 1):
     super().__init__()
     widths = model_config.fine_bank_widths
     self.hint_stride = hint_stride
     self.banks = nn.ModuleList()
-    # The hint bank (one channel: the joint's own coarse map) comes last.
-    for channels in tuple(crop_channels) + ((1,) if hint_stride else ()):
+    # The hint bank (the joint's own coarse map, and the others' maximum)
+    # comes last.
+    for channels in tuple(crop_channels) + (
+        (hint_channels,) if hint_stride else ()):
       convs = []
       for width in widths:
         convs.append(nn.Conv2d(channels, width, 7, padding=3))
@@ -212,6 +215,12 @@ def joint_windows(maps, origins, context: int, stride: int):
   return own.permute(0, 3, 1, 2).flatten(0, 1)[:, None]
 
 
+def other_joints_maximum(maps):
+  """``cascade.other_joints_maximum`` on [B, J, h, w] maps."""
+  own = torch.eye(maps.shape[1], dtype=torch.bool)[None, :, :, None, None]
+  return maps[:, None].masked_fill(own, float('-inf')).amax(2)
+
+
 def _loss(predicted, target, weights):
   """``losses.heatmap_loss`` in NCHW."""
   return (weights * (predicted - target).square().sum((2, 3))).mean()
@@ -233,9 +242,12 @@ class Cascade(nn.Module):
     self.context = model_config.context
     self.coarse = Coarse(model_config, num_joints)
     self.heatmap_input = model_config.get('fine_heatmap_input', False)
+    self.other_joints_input = model_config.get('fine_other_joints_input',
+                                               False)
     c1, c2 = model_config.bank_widths[:2]
     self.fine = Fine(model_config, num_joints, (c1, c2 + c1, c2 + c1, c2),
-                     self.coarse.pooling if self.heatmap_input else 0)
+                     self.coarse.pooling if self.heatmap_input else 0,
+                     2 if self.other_joints_input else 1)
 
   def forward(self, images, frozen_coarse: bool):
     with torch.set_grad_enabled(not frozen_coarse and torch.is_grad_enabled()):
@@ -246,8 +258,13 @@ class Cascade(nn.Module):
     centres = torch.stack([best % width, best // width], -1) * stride + (
         stride - 1) / 2
     crops, origins = crop_features(features, centres, self.context)
-    hint = (joint_windows(coarse_maps.detach(), origins, self.context, stride)
-            if self.heatmap_input else None)
+    hint = None
+    if self.heatmap_input:
+      maps = coarse_maps.detach()
+      hint = joint_windows(maps, origins, self.context, stride)
+      if self.other_joints_input:
+        hint = torch.cat([hint, joint_windows(
+            other_joints_maximum(maps), origins, self.context, stride)], 1)
     return (coarse_maps, self.fine(crops, origins, self.context, hint),
             origins)
 

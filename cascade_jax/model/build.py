@@ -53,7 +53,8 @@ def build_model(config: ml_collections.ConfigDict, num_joints: int,
   if config.name == 'cascade':
     return cascade.CascadeModel(
         **coarse_fields, **fine_fields, spatial=spatial_model,
-        fine_heatmap_input=config.get('fine_heatmap_input', False))
+        fine_heatmap_input=config.get('fine_heatmap_input', False),
+        fine_other_joints_input=config.get('fine_other_joints_input', False))
   if config.name == 'standard_cascade':
     extra_width = config.extra_width or standard_cascade.matched_extra_width(
         num_joints, tuple(config.bank_widths[:2]), 3,

@@ -74,6 +74,11 @@ class CascadeModel(nn.Module):
       its own coarse heat-map (``crop.joint_windows``; not in the paper):
       the shared sub-network then knows which joint its window is for, and
       where the coarse model put it (BUILD_NOTES, issue 13).
+    fine_other_joints_input: with ``fine_heatmap_input``, a second channel
+      in that window: the maximum of the other joints' coarse maps
+      (``other_joints_maximum``; not in the paper). It says where the
+      other joints are, which the fine model mistook for its own (the
+      wrist's window holds the elbow: BUILD_NOTES, issue 13, item 11).
   """
   num_joints: int
   pooling: int = 8
@@ -88,6 +93,7 @@ class CascadeModel(nn.Module):
   spatial: spatial_lib.SpatialModel | None = None
   dtype: jax.typing.DTypeLike = jnp.float32
   fine_heatmap_input: bool = False
+  fine_other_joints_input: bool = False
 
   @nn.compact
   def __call__(self, images: jax.Array, train: bool,
@@ -125,15 +131,30 @@ class CascadeModel(nn.Module):
     crop_centres = jax.lax.stop_gradient(crop_centres)
     crops, origins = crop.crop_features(features, crop_centres, self.context)
     hint = None
+    if self.fine_other_joints_input and not self.fine_heatmap_input:
+      raise ValueError('fine_other_joints_input adds a channel to the fine '
+                       'model\'s heat-map input: set fine_heatmap_input too')
     if self.fine_heatmap_input:  # No gradient: E2 does not train the maps.
-      hint = crop.joint_windows(jax.lax.stop_gradient(coarse_heatmaps),
-                                origins, self.context, self.pooling)
+      maps = jax.lax.stop_gradient(coarse_heatmaps)
+      hint = crop.joint_windows(maps, origins, self.context, self.pooling)
+      if self.fine_other_joints_input:
+        others = crop.joint_windows(other_joints_maximum(maps), origins,
+                                    self.context, self.pooling)
+        hint = jnp.concatenate([hint, others], axis=-1)
     fine_heatmaps = fine.FineHeatmapModel(
         self.num_joints, self.fine_bank_widths, self.fine_hidden_width,
         dtype=self.dtype, hint_stride=self.pooling if hint is not None else 0,
         name='fine')(crops, origins, hint)
     return CascadeOutputs(coarse_heatmaps, fine_heatmaps, crop_centres,
                           origins, spatial_heatmaps)
+
+
+def other_joints_maximum(heatmaps: jax.Array) -> jax.Array:
+  """[B, h, w, J] -> [B, h, w, J]: channel j is, at every cell, the
+  maximum of the other joints' heat-maps (every channel but j)."""
+  others = ~jnp.eye(heatmaps.shape[-1], dtype=bool)  # [J (own), J (other)]
+  return jnp.max(heatmaps[..., None, :], axis=-1, where=others,
+                 initial=-jnp.inf)
 
 
 # How the fine answer and the coarse one are combined (``locations``).

@@ -65,6 +65,46 @@ class CascadeModelTest(chex.TestCase):
       for leaf in jax.tree.leaves(grads['coarse'][name]):
         np.testing.assert_array_equal(leaf, 0.0)
 
+  def test_other_joints_maximum_is_the_maximum_over_the_other_channels(self):
+    # Two cells, three joints; written out by hand, channel j = max over k != j.
+    maps = np.array([[[[0.9, 0.2, 0.5], [-1.0, 0.3, -2.0]]]], np.float32)
+    expected = np.array([[[[0.5, 0.9, 0.9], [0.3, -1.0, 0.3]]]], np.float32)
+    np.testing.assert_array_equal(
+        cascade.other_joints_maximum(jnp.asarray(maps)), expected)
+
+  def test_other_joints_input_shows_each_joint_where_the_others_are(self):
+    model = cascade.CascadeModel(**NARROW, fine_heatmap_input=True,
+                                 fine_other_joints_input=True)
+    images = jnp.asarray(IMAGES)
+    params = jax.jit(functools.partial(model.init, train=False))(
+        jax.random.key(0), images)['params']
+    # Two input channels: the joint's own map and the others' maximum.
+    chex.assert_shape(params['fine']['siamese']['hint_conv0']['kernel'],
+                      (7, 7, 2, NARROW['fine_bank_widths'][0]))
+
+    @jax.jit
+    def fine_maps(params):
+      return model.apply({'params': params}, images,
+                         train=False).fine_heatmaps
+
+    # Raising joint 1's heat-map everywhere moves no window but changes what
+    # joints 0 and 2 see of the others, so their fine maps change too.
+    shifted = jax.tree.map(lambda x: x, params)
+    bias = params['coarse']['heatmaps']['bias']
+    shifted['coarse']['heatmaps']['bias'] = bias.at[1].add(5.0)
+    before, after = fine_maps(params), fine_maps(shifted)
+    for joint in range(3):
+      self.assertGreater(float(jnp.max(jnp.abs(before[..., joint]
+                                               - after[..., joint]))), 1e-4)
+    grads = jax.jit(jax.grad(lambda p: jnp.sum(fine_maps(p))))(params)
+    for leaf in jax.tree.leaves(grads['coarse']['heatmaps']):
+      np.testing.assert_array_equal(leaf, 0.0)
+
+  def test_other_joints_input_needs_the_heatmap_input(self):
+    model = cascade.CascadeModel(**NARROW, fine_other_joints_input=True)
+    with self.assertRaisesRegex(ValueError, 'set fine_heatmap_input'):
+      model.init(jax.random.key(0), jnp.asarray(IMAGES), train=False)
+
   def test_outputs_and_windows_centred_on_the_coarse_argmax(self):
     model = cascade.CascadeModel(**NARROW)
     outputs = jax.jit(functools.partial(model.apply, train=False))(
