@@ -96,9 +96,11 @@ class CascadeModelTest(chex.TestCase):
     for joint in range(3):
       self.assertGreater(float(jnp.max(jnp.abs(before[..., joint]
                                                - after[..., joint]))), 1e-4)
+    # No gradient reaches the coarse heat-maps through either channel.
     grads = jax.jit(jax.grad(lambda p: jnp.sum(fine_maps(p))))(params)
-    for leaf in jax.tree.leaves(grads['coarse']['heatmaps']):
-      np.testing.assert_array_equal(leaf, 0.0)
+    for name in ('heatmaps', 'head0', 'head1'):
+      for leaf in jax.tree.leaves(grads['coarse'][name]):
+        np.testing.assert_array_equal(leaf, 0.0)
 
   def test_other_joints_input_needs_the_heatmap_input(self):
     model = cascade.CascadeModel(**NARROW, fine_other_joints_input=True)
