@@ -8,7 +8,7 @@ complete, and removes steps past ``keep`` only after that: a save that fails
 or is interrupted leaves the previous checkpoint as the latest, loadable
 (tests/train/test_checkpoint.py). `check_writable` finds an unusable workdir
 before training starts; a checkpoint of another architecture is refused with
-the parameters that differ.
+the parameters and the model config keys that differ.
 """
 
 from __future__ import annotations
@@ -73,29 +73,35 @@ def save(manager: ocp.CheckpointManager, step: int, state: TrainState,
 
 
 def restore(manager: ocp.CheckpointManager, target: TrainState,
-            step: int | None = None) -> TrainState:
+            step: int | None = None,
+            model_config: ml_collections.ConfigDict | None = None
+            ) -> TrainState:
   """Restores ``step`` (default: latest) into the structure of ``target``.
 
-  Raises FileNotFoundError naming the directory when there is no checkpoint.
+  Raises FileNotFoundError naming the directory when there is no checkpoint,
+  and ValueError naming the parameters (and the keys of ``model_config``, the
+  target's model config, that differ from the saved one) when the saved
+  parameters have other shapes. That check reads only the checkpoint's
+  metadata, before any array: an array read Orbax abandons keeps printing
+  errors from its event loop until the process exits.
   """
   step = manager.latest_step() if step is None else step
   if step is None:
     raise FileNotFoundError(
         f'no checkpoint in {manager.directory}: train first, or point '
         '--workdir at a training run')
+  mismatch = _parameter_mismatch(manager, step, target, model_config)
+  if mismatch:
+    raise ValueError(mismatch)
   args = {'state': ocp.args.StandardRestore(_global(target, abstract=True))}
-  try:
-    restored = manager.restore(step, args=ocp.args.Composite(**args))
-  except ValueError as error:
-    mismatch = _parameter_mismatch(manager, step, target)
-    if mismatch:
-      raise ValueError(mismatch) from error
-    raise
+  restored = manager.restore(step, args=ocp.args.Composite(**args))
   return _local(restored['state'])
 
 
 def _parameter_mismatch(manager: ocp.CheckpointManager, step: int,
-                        target: TrainState) -> str | None:
+                        target: TrainState,
+                        model_config: ml_collections.ConfigDict | None
+                        ) -> str | None:
   """What differs between the saved parameters of ``step`` and those of
   ``target`` (paths and shapes), or None when they agree."""
   saved = ocp.StandardCheckpointHandler().metadata(
@@ -113,10 +119,24 @@ def _parameter_mismatch(manager: ocp.CheckpointManager, step: int,
   model = _saved_config(manager, step).get('model', {})
   shown = differences[:10] + ([f'... {len(differences) - 10} more']
                               if len(differences) > 10 else [])
-  return (f'checkpoint step {step} of {manager.directory} holds another '
-          f'architecture than this model ({len(differences)} parameter '
-          'arrays differ):\n  ' + '\n  '.join(shown) +
-          f'\nIt was saved with the model config {json.dumps(model)}')
+  message = (f'checkpoint step {step} of {manager.directory} holds another '
+             f'architecture than this model ({len(differences)} parameter '
+             'arrays differ):\n  ' + '\n  '.join(shown) +
+             f'\nIt was saved with the model config {json.dumps(model)}')
+  if model_config is not None:
+    current = json.loads(model_config.to_json())
+
+    def shown_value(config, key):
+      return json.dumps(config[key]) if key in config else 'not set'
+
+    keys = [f'{key} (saved: {shown_value(model, key)}, here: '
+            f'{shown_value(current, key)})'
+            for key in sorted(model.keys() | current.keys())
+            if model.get(key) != current.get(key)]
+    message += ('\nThe model config here differs from the saved one in: '
+                + ', '.join(keys) if keys else
+                '\nThe model config here is the saved one.')
+  return message
 
 
 def _shapes(tree) -> dict[str, tuple[int, ...]]:
@@ -178,7 +198,7 @@ def restore_latest_state(workdir: str, config: ml_collections.ConfigDict,
   if step is not None:
     schedule = stages.plan(config.train, build.is_cascade(model))
     target = stages.enter(target, config.train, stages.stage_of(schedule, step))
-  return restore(manager, target)
+  return restore(manager, target, model_config=config.model)
 
 
 def restore_config(workdir: str) -> ml_collections.ConfigDict:

@@ -90,7 +90,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   if latest is not None:
     # The checkpoint holds the optimiser state of the stage that wrote it.
     state = stages.enter(state, config.train, stages.stage_of(schedule, latest))
-    state = checkpoint.restore(manager, state)
+    state = checkpoint.restore(manager, state, model_config=config.model)
     logging.info('resumed from %s at step %d', manager.directory, latest)
   elif config.train.get('init_from'):
     parts = tuple(config.train.get('init_parts', ()))

@@ -134,6 +134,32 @@ def test_restore_into_another_architecture_names_the_parameters(tmp_path):
     checkpoint.restore(manager, _state(0, head_widths=(4, 4, 4)))
 
 
+def test_architecture_mismatch_names_the_config_keys_and_reads_no_array(
+    tmp_path, monkeypatch):
+  manager = checkpoint.make_manager(str(tmp_path))
+  saved_model = {'bank_widths': (2, 2, 2, 4), 'pooling': 8}
+  checkpoint.save(manager, 3, _state(0),
+                  ml_collections.ConfigDict({'model': saved_model}))
+  restored_items = []
+  restore = manager.restore
+
+  def recording_restore(step, args):
+    restored_items.extend(args.keys())
+    return restore(step, args=args)
+
+  monkeypatch.setattr(manager, 'restore', recording_restore)
+  model_here = ml_collections.ConfigDict(
+      {'bank_widths': (2, 2, 3, 4), 'pooling': 8, 'extra_input': True})
+  with pytest.raises(ValueError, match=(
+      r'The model config here differs from the saved one in: bank_widths '
+      r'\(saved: \[2, 2, 2, 4\], here: \[2, 2, 3, 4\]\), extra_input '
+      r'\(saved: not set, here: true\)$')):
+    checkpoint.restore(manager, _state(0, bank_widths=(2, 2, 3, 4)),
+                       model_config=model_here)
+  # Only the saved config was read: no array read was started and abandoned.
+  assert restored_items == ['config']
+
+
 # The aborted save leaves the config writer's coroutine unawaited.
 @pytest.mark.filterwarnings('ignore:coroutine .* was never awaited')
 def test_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
