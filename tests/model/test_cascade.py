@@ -36,33 +36,39 @@ def _leaf_norms(tree):
           for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
 
 
+def _raise_joint_1(model, constant):
+  """Fine heat-maps of ``model`` before and after ``constant`` is added to
+  joint 1's coarse heat-map (which moves no argmax, so no window), with the
+  initial parameters and the gradient of the fine maps' sum with respect to
+  the coarse part: (params, before, after, coarse gradients)."""
+  images = jnp.asarray(IMAGES)
+  params = jax.jit(functools.partial(model.init, train=False))(
+      jax.random.key(0), images)['params']
+
+  @jax.jit
+  def fine_maps(params):
+    return model.apply({'params': params}, images, train=False).fine_heatmaps
+
+  raised = jax.tree.map(lambda x: x, params)
+  bias = params['coarse']['heatmaps']['bias']
+  raised['coarse']['heatmaps']['bias'] = bias.at[1].add(constant)
+  grads = jax.jit(jax.grad(lambda p: jnp.sum(fine_maps(p))))(params)
+  return params, fine_maps(params), fine_maps(raised), grads['coarse']
+
+
 class CascadeModelTest(chex.TestCase):
 
   def test_heatmap_input_gives_each_joint_its_own_map_without_gradient(self):
     model = cascade.CascadeModel(**NARROW, fine_heatmap_input=True)
-    images = jnp.asarray(IMAGES)
-    params = jax.jit(functools.partial(model.init, train=False))(
-        jax.random.key(0), images)['params']
+    params, before, after, coarse_grads = _raise_joint_1(model, 0.5)
     self.assertIn('hint_conv0', params['fine']['siamese'])
-
-    @jax.jit
-    def fine_maps(params):
-      return model.apply({'params': params}, images,
-                         train=False).fine_heatmaps
-
-    # A constant added to joint 1's heat-map leaves every argmax (and so
-    # every window) where it was: only joint 1's own input changes.
-    shifted = jax.tree.map(lambda x: x, params)
-    bias = params['coarse']['heatmaps']['bias']
-    shifted['coarse']['heatmaps']['bias'] = bias.at[1].add(0.5)
-    before, after = fine_maps(params), fine_maps(shifted)
+    # Only joint 1's own input changes.
     np.testing.assert_array_equal(before[..., [0, 2]], after[..., [0, 2]])
     self.assertGreater(float(jnp.max(jnp.abs(before[..., 1]
                                              - after[..., 1]))), 1e-4)
     # No gradient reaches the coarse heat-maps through the fine model.
-    grads = jax.jit(jax.grad(lambda p: jnp.sum(fine_maps(p))))(params)
     for name in ('heatmaps', 'head0', 'head1'):
-      for leaf in jax.tree.leaves(grads['coarse'][name]):
+      for leaf in jax.tree.leaves(coarse_grads[name]):
         np.testing.assert_array_equal(leaf, 0.0)
 
   def test_other_joints_maximum_is_the_maximum_over_the_other_channels(self):
@@ -75,31 +81,17 @@ class CascadeModelTest(chex.TestCase):
   def test_other_joints_input_shows_each_joint_where_the_others_are(self):
     model = cascade.CascadeModel(**NARROW, fine_heatmap_input=True,
                                  fine_other_joints_input=True)
-    images = jnp.asarray(IMAGES)
-    params = jax.jit(functools.partial(model.init, train=False))(
-        jax.random.key(0), images)['params']
+    params, before, after, coarse_grads = _raise_joint_1(model, 5.0)
     # Two input channels: the joint's own map and the others' maximum.
     chex.assert_shape(params['fine']['siamese']['hint_conv0']['kernel'],
                       (7, 7, 2, NARROW['fine_bank_widths'][0]))
-
-    @jax.jit
-    def fine_maps(params):
-      return model.apply({'params': params}, images,
-                         train=False).fine_heatmaps
-
-    # Raising joint 1's heat-map everywhere moves no window but changes what
-    # joints 0 and 2 see of the others, so their fine maps change too.
-    shifted = jax.tree.map(lambda x: x, params)
-    bias = params['coarse']['heatmaps']['bias']
-    shifted['coarse']['heatmaps']['bias'] = bias.at[1].add(5.0)
-    before, after = fine_maps(params), fine_maps(shifted)
+    # Joints 0 and 2 see joint 1 among the others: their maps change too.
     for joint in range(3):
       self.assertGreater(float(jnp.max(jnp.abs(before[..., joint]
                                                - after[..., joint]))), 1e-4)
     # No gradient reaches the coarse heat-maps through either channel.
-    grads = jax.jit(jax.grad(lambda p: jnp.sum(fine_maps(p))))(params)
     for name in ('heatmaps', 'head0', 'head1'):
-      for leaf in jax.tree.leaves(grads['coarse'][name]):
+      for leaf in jax.tree.leaves(coarse_grads[name]):
         np.testing.assert_array_equal(leaf, 0.0)
 
   def test_other_joints_input_needs_the_heatmap_input(self):
