@@ -10,9 +10,9 @@ Three measurements, each a plain function that returns JSON-ready dicts:
     training loop runs it (`steps.make_train_step`, pmapped, state donated),
     on a resident batch, in images/s.
   * ``conv_paths``: every convolution shape of the config's models timed on
-    both paths of ``conv.conv2d_same`` (XLA's convolution and the matmul),
-    forward and forward + backward: the measurement behind
-    ``conv.uses_matmul``, to rerun on another machine.
+    every path of ``conv.conv2d_same`` (XLA's convolution, the dense matrix,
+    the patches), forward and forward + backward: the measurement behind
+    ``conv.conv_path``, to rerun on another machine.
   * ``sgemm``: a float32 matrix product on the same backend, the reference
     the models' GFLOP/s are read against (``format_report`` prints each
     training step's fraction of it).
@@ -193,10 +193,10 @@ def conv_shapes(config: ml_collections.ConfigDict,
 
 def conv_paths(config: ml_collections.ConfigDict, batch_size=None,
                repeats: int = 10, warmup: int = 2) -> list[dict]:
-  """Seconds of XLA's convolution and of the matmul path on every shape of
-  ``conv_shapes`` (1x1 convolutions left out: they are matmuls already),
-  forward and forward + backward (both gradients), and the path
-  ``conv.uses_matmul`` takes."""
+  """Seconds of every path of ``conv.conv2d_same`` (XLA's convolution, the
+  dense matrix, the patches) on every shape of ``conv_shapes`` (1x1
+  convolutions left out: they are matmuls already), forward and forward +
+  backward (both gradients), and the path ``conv.conv_path`` takes."""
   results = []
   for x_shape, kernel_shape in conv_shapes(config, batch_size):
     if kernel_shape[:2] == (1, 1):
@@ -204,9 +204,9 @@ def conv_paths(config: ml_collections.ConfigDict, batch_size=None,
     x = jnp.ones(x_shape, jnp.float32)
     kernel = jnp.full(kernel_shape, 0.01, jnp.float32)
     entry = {'input_shape': list(x_shape), 'kernel_shape': list(kernel_shape),
-             'uses_matmul': conv.uses_matmul(*x_shape[1:3],
-                                             kernel_shape[:2])}
-    for name, fn in (('xla', conv.xla_conv), ('matmul', conv.matmul_conv)):
+             'path': conv.conv_path(*x_shape[1:3], kernel_shape[:2],
+                                    *kernel_shape[2:])}
+    for name, fn in conv.PATHS.items():
       gradient = jax.grad(lambda x, k, fn=fn: jnp.sum(jnp.square(fn(x, k))),
                           argnums=(0, 1))
       for part, jitted in (('forward', jax.jit(fn)),
@@ -214,9 +214,9 @@ def conv_paths(config: ml_collections.ConfigDict, batch_size=None,
         entry[f'{name}_{part}_s'] = summarize(
             time_calls(jitted, (x, kernel), repeats, warmup))['median']
     results.append(entry)
-    print(f'  conv {x_shape} * {kernel_shape}: xla '
-          f'{1e3 * entry["xla_forward_backward_s"]:.2f} ms, matmul '
-          f'{1e3 * entry["matmul_forward_backward_s"]:.2f} ms (fwd + bwd)',
+    print(f'  conv {x_shape} * {kernel_shape}: ' + ', '.join(
+        f'{name} {1e3 * entry[f"{name}_forward_backward_s"]:.2f} ms'
+        for name in conv.PATHS) + f' (fwd + bwd; takes {entry["path"]})',
           flush=True)
   return results
 
@@ -601,14 +601,12 @@ def format_report(result: dict) -> str:
   if result.get('conv_paths'):
     lines.append('Convolutions, ms forward / forward + backward (path taken):')
   for entry in result.get('conv_paths', []):
-    chosen = 'matmul' if entry['uses_matmul'] else 'xla'
     lines.append(
         f'  {str(tuple(entry["input_shape"])):20s} * '
-        f'{str(tuple(entry["kernel_shape"])):16s} xla '
-        f'{1e3 * entry["xla_forward_s"]:8.2f} / '
-        f'{1e3 * entry["xla_forward_backward_s"]:8.2f}, matmul '
-        f'{1e3 * entry["matmul_forward_s"]:8.2f} / '
-        f'{1e3 * entry["matmul_forward_backward_s"]:8.2f} ({chosen})')
+        f'{str(tuple(entry["kernel_shape"])):16s} ' + ', '.join(
+            f'{name} {1e3 * entry[f"{name}_forward_s"]:.2f} / '
+            f'{1e3 * entry[f"{name}_forward_backward_s"]:.2f}'
+            for name in conv.PATHS) + f' ({entry["path"]})')
   reference = result['sgemm']['gflops_per_s']
   lines.append(f'sgemm {result["sgemm"]["size"]}^3 float32: '
                f'{reference:.1f} GFLOP/s (the reference below)')

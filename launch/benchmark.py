@@ -18,7 +18,7 @@ figures); the training step of each --train_stages in images/s; compile
 time, FLOPs (XLA cost analysis), GFLOP/s (and, for training, its share of
 the float32 sgemm GFLOP/s measured in the same run) and peak memory.
 --compare=torch times the training steps of launch/torch_twin.py too;
---conv_paths times every convolution shape on both conv paths. --input_steps > 0
+--conv_paths times every convolution shape on every conv path. --input_steps > 0
 also runs the training loop on the config's real input pipeline and reports
 the fraction of time spent waiting for data (needs the config's dataset).
 Prints tables and writes JSON (cascade_jax/benchmark.py documents fields).
@@ -61,8 +61,8 @@ _COMPARE = flags.DEFINE_enum(
     "(launch/torch_twin.py; needs pip install -e '.[compare]').")
 _CONV_PATHS = flags.DEFINE_bool(
     'conv_paths', False,
-    'Also time every convolution shape of the config on both paths (XLA '
-    'and matmul): the measurement behind conv.uses_matmul.')
+    'Also time every convolution shape of the config on every path (XLA, '
+    'dense, patches): the measurement behind conv.conv_path.')
 _SEED = flags.DEFINE_integer('seed', 0, 'Parameter and data seed.')
 _OUT = flags.DEFINE_string('out', None, 'Write the results here (JSON).')
 flags.mark_flags_as_required(['config'])

@@ -12,6 +12,7 @@ import pytest
 from cascade_jax import benchmark
 from cascade_jax.data import datasets
 from cascade_jax.data import pipeline
+from cascade_jax.model import conv
 from configs import synthetic
 
 
@@ -276,7 +277,7 @@ def test_pmap_cost_analysis_counts_one_device():
   assert benchmark.flops(compiled) == 2 * 8 * 16 * 4
 
 
-def test_conv_paths_time_both_paths_of_every_non_1x1_shape(config):
+def test_conv_paths_time_every_path_of_every_non_1x1_shape(config):
   entries = benchmark.conv_paths(config, batch_size=2, repeats=1, warmup=0)
   shapes = benchmark.conv_shapes(config, batch_size=2)
   assert len(entries) == sum(kernel[:2] != (1, 1) for _, kernel in shapes)
@@ -284,8 +285,13 @@ def test_conv_paths_time_both_paths_of_every_non_1x1_shape(config):
   assert {entry['input_shape'][0] for entry in entries} == {2, 22}
   for entry in entries:
     height, width = entry['input_shape'][1:3]
-    kh, kw = entry['kernel_shape'][:2]
-    assert entry['uses_matmul'] == (height * width < kh * kw)
-    assert all(entry[f'{path}_{part}_s'] > 0 for path in ('xla', 'matmul')
+    kh, kw, channels, features = entry['kernel_shape']
+    assert (entry['path'] == 'xla') == (height * width >= kh * kw)
+    if entry['path'] != 'xla':
+      dense_entries = (height * width)**2 * channels * features
+      assert (entry['path'] == 'dense') == (
+          dense_entries <= conv.DENSE_MAX_ENTRIES)
+    assert all(entry[f'{path}_{part}_s'] > 0
+               for path in ('xla', 'dense', 'patches')
                for part in ('forward', 'forward_backward'))
-  assert any(entry['uses_matmul'] for entry in entries)
+  assert {entry['path'] for entry in entries} >= {'xla', 'dense'}

@@ -11,6 +11,7 @@ import pytest
 from cascade_jax import heatmaps
 from cascade_jax.model import build
 from cascade_jax.model import cascade
+from cascade_jax.model import conv
 from cascade_jax.model import spatial
 from cascade_jax.train import stages
 from cascade_jax.train import state as state_lib
@@ -53,13 +54,17 @@ def _operand_dtypes(jaxpr, primitive: str) -> list[str]:
           if eqn.primitive.name == primitive]
 
 
-def _conv_operand_dtypes(jaxpr) -> list[str]:
-  """The input dtype of every convolution: XLA's, and the matmul path's
-  (maps smaller than the kernel), a custom VJP of two operands (x, kernel);
-  the max pooling's custom VJP has one."""
-  return _operand_dtypes(jaxpr, 'conv_general_dilated') + [
-      str(eqn.invars[0].aval.dtype) for eqn in _equations(jaxpr)
-      if eqn.primitive.name == 'custom_vjp_call' and len(eqn.invars) == 2]
+def _conv_operand_dtypes(monkeypatch, fn, *args) -> list[tuple[str, str]]:
+  """(input dtype, kernel dtype) of every convolution ``fn(*args)`` makes,
+  whichever path `conv.conv2d_same` takes for it (traced, not run)."""
+  operands = []
+  with monkeypatch.context() as patch:
+    for name, path in conv.PATHS.items():
+      patch.setitem(conv.PATHS, name, lambda x, kernel, path=path: (
+          operands.append((str(x.dtype), str(kernel.dtype))) or
+          path(x, kernel)))
+    jax.make_jaxpr(fn)(*args)
+  return operands
 
 
 def test_compute_dtype_from_config():
@@ -71,7 +76,7 @@ def test_compute_dtype_from_config():
     build.compute_dtype(ml_collections.ConfigDict({'compute_dtype': 'f16'}))
 
 
-def test_bfloat16_cascade_computes_in_bf16_with_float32_params():
+def test_bfloat16_cascade_computes_in_bf16_with_float32_params(monkeypatch):
   torso = jnp.full((2, 2), 32.0)
   mrf = spatial.SpatialModel(num_joints=3, edges=((0, 1), (1, 2)), stride=8,
                              kernel_size=(15, 15))
@@ -93,16 +98,22 @@ def test_bfloat16_cascade_computes_in_bf16_with_float32_params():
     assert getattr(outputs, name).dtype == jnp.float32, name
   assert np.isfinite(outputs.spatial_heatmaps).all()
 
-  jaxpr = jax.make_jaxpr(lambda x: model.apply(
-      variables, x, train=False, torso=torso))(images).jaxpr
+  apply = lambda x: model.apply(variables, x, train=False, torso=torso)
+  operands = _conv_operand_dtypes(monkeypatch, apply, images)
+  jaxpr = jax.make_jaxpr(apply)(images).jaxpr
   # Every conv but the coarse J-wide output computes in bf16: 3 banks x 4
   # convs and 2 head 1x1s; the fine branch's 4 banks x 2 convs and its 1x1.
-  convs = _conv_operand_dtypes(jaxpr)
-  assert convs.count('bfloat16') == 3 * 4 + 2 + 4 * 2 + 1
-  assert convs.count('float32') == 1
+  assert operands.count(('bfloat16', 'bfloat16')) == 3 * 4 + 2 + 4 * 2 + 1
+  assert operands.count(('float32', 'float32')) == 1
   kernels = [leaf for path, leaf in jax.tree_util.tree_leaves_with_path(
       variables) if path[-1].key == 'kernel']
-  assert len(kernels) == len(convs)
+  assert len(kernels) == len(operands)
+  # And the primitives: XLA's convolutions and the patches path (a custom
+  # VJP) read bf16, but for that one output conv.
+  convs = (_operand_dtypes(jaxpr, 'conv_general_dilated') +
+           _operand_dtypes(jaxpr, 'custom_vjp_call'))
+  assert set(convs) == {'bfloat16', 'float32'}
+  assert convs.count('float32') == 1
   # The LCN's local std (the model's only square roots, one per level).
   assert _operand_dtypes(jaxpr, 'sqrt') == ['float32'] * 3
 
@@ -128,7 +139,7 @@ BF16_CONVS = {'cascade': 3 * 4 + 2 + (4 + 1) * 2 + 1,
 
 
 @pytest.mark.parametrize('name', ['cascade', 'standard_cascade'])
-def test_bfloat16_from_config_through_build_model(name):
+def test_bfloat16_from_config_through_build_model(name, monkeypatch):
   """model.compute_dtype='bfloat16' reaches every conv of both cascades
   built by build_model; parameters and outputs stay float32."""
   images = jnp.asarray(_batch(0, size=2)['image'], jnp.float32) / 255.0
@@ -150,11 +161,9 @@ def test_bfloat16_from_config_through_build_model(name):
       lambda leaf: rng.normal(0, 0.1, leaf.shape).astype(leaf.dtype),
       shapes['bfloat16'])
 
-  convs = {}
-  for dtype_name, m in models.items():
-    jaxpr = jax.make_jaxpr(lambda x, m=m: m.apply(variables, x, train=False))(
-        images).jaxpr
-    convs[dtype_name] = _conv_operand_dtypes(jaxpr)
+  convs = {dtype_name: [x for x, _ in _conv_operand_dtypes(
+      monkeypatch, lambda x, m=m: m.apply(variables, x, train=False), images)]
+           for dtype_name, m in models.items()}
   kernels = [leaf for path, leaf in jax.tree_util.tree_leaves_with_path(
       variables) if path[-1].key == 'kernel']
   assert len(convs['bfloat16']) == len(kernels)

@@ -1,7 +1,6 @@
-"""The models' convolution: the matmul path equals XLA's convolution (values
-and gradients) on every shape where a config uses it."""
+"""The models' convolution: the matmul paths (dense and patches) equal XLA's
+convolution (values and gradients) on every shape where a config uses them."""
 
-import collections
 import functools
 import importlib
 import pathlib
@@ -45,24 +44,31 @@ def _assert_same_conv(x_shape, kernel_shape, fn=conv.matmul_conv):
                               rtol=1e-4)
 
 
+MATMUL_PATHS = pytest.mark.parametrize('fn', [conv.dense_conv,
+                                               conv.matmul_conv])
+
+
+@MATMUL_PATHS
 @pytest.mark.parametrize('x_shape, kernel_shape', [
     ((2, 6, 6, 5), (9, 9, 5, 7)),    # the demo's bank-1 conv4, narrower
     ((3, 4, 5, 3), (7, 7, 3, 2)),    # non-square map
     ((2, 5, 7, 2), (4, 6, 2, 3)),    # even kernel: 'SAME' pads unequally
+    ((2, 3, 2, 3), (2, 5, 3, 2)),    # kernel wider than high, map wider
     ((1, 1, 1, 4), (3, 3, 4, 4)),    # one pixel
 ])
-def test_matmul_conv_equals_xla_conv(x_shape, kernel_shape):
-  _assert_same_conv(x_shape, kernel_shape)
+def test_matmul_paths_equal_xla_conv(x_shape, kernel_shape, fn):
+  _assert_same_conv(x_shape, kernel_shape, fn)
 
 
-def test_matmul_conv_under_vmap_equals_xla_conv():
+@MATMUL_PATHS
+def test_matmul_paths_under_vmap_equal_xla_conv(fn):
   # The fine model maps its branch over the joints with a shared kernel.
   over_axis_1 = lambda f: jax.vmap(f, in_axes=(1, None), out_axes=1)
   x_shape, kernel_shape = (2, 3, 4, 4, 5), (7, 7, 5, 6)
   x, kernel = _random(x_shape, 0), _random(kernel_shape, 1)
   loss = lambda f: lambda x, k: jnp.sum(jnp.sin(over_axis_1(f)(x, k)))
   chex.assert_trees_all_close(
-      jax.grad(loss(conv.matmul_conv), argnums=(0, 1))(x, kernel),
+      jax.grad(loss(fn), argnums=(0, 1))(x, kernel),
       jax.grad(loss(conv.xla_conv), argnums=(0, 1))(x, kernel),
       atol=2e-4, rtol=1e-4)
 
@@ -107,17 +113,40 @@ def test_col2im_adds_taps_in_order_as_a_padded_sum(kernel_size):
                               transpose(integers)[0])
 
 
-def test_the_matmul_path_is_taken_only_for_maps_smaller_than_the_kernel():
-  assert conv.uses_matmul(8, 10, (9, 9))     # paper 8x, bank 2's conv4
-  assert conv.uses_matmul(6, 6, (9, 9))      # the demo's bank 1
-  assert not conv.uses_matmul(8, 12, (9, 9))
-  assert not conv.uses_matmul(7, 7, (7, 7))
-  assert not conv.uses_matmul(1, 1, (1, 1))
-  x = jnp.ones((1, 6, 6, 2))
-  path = lambda size: str(jax.make_jaxpr(conv.conv2d_same)(
-      x, jnp.ones((size, size, 2, 3))))
-  assert 'custom_vjp_call' in path(7) and 'conv_general_dilated' not in path(7)
-  assert 'conv_general_dilated' in path(5) and 'custom_vjp_call' not in path(5)
+def test_dense_path_tap_index_by_hand():
+  # A 2 x 2 map under a 3x3 kernel (centre tap 4): input pixel p in output
+  # pixel q's window at tap (1 + dy, 1 + dx), (dy, dx) = p - q.
+  np.testing.assert_array_equal(conv._tap_index(2, 2, 3, 3), [
+      [4, 3, 1, 0],
+      [5, 4, 2, 1],
+      [7, 6, 4, 3],
+      [8, 7, 5, 4]])
+  # A 1 x 3 map under a 1x2 kernel pads one column after: output q sees
+  # q (tap 0) and q + 1 (tap 1); 2 = no tap.
+  np.testing.assert_array_equal(conv._tap_index(1, 3, 1, 2), [
+      [0, 2, 2],
+      [1, 0, 2],
+      [2, 1, 0]])
+
+
+def test_the_path_follows_map_size_and_matrix_size():
+  # Maps at least as large as the kernel: XLA's convolution.
+  assert conv.conv_path(8, 12, (9, 9), 128, 512) == 'xla'
+  assert conv.conv_path(7, 7, (7, 7), 16, 16) == 'xla'
+  assert conv.conv_path(1, 1, (1, 1), 4, 4) == 'xla'
+  # Smaller: dense while the [H W C, H W O] matrix is small, else patches.
+  assert conv.conv_path(5, 5, (7, 7), 32, 16) == 'dense'  # demo fine
+  assert conv.conv_path(6, 6, (9, 9), 16, 64) == 'patches'  # demo coarse
+  assert conv.conv_path(8, 10, (9, 9), 128, 512) == 'patches'  # paper 8x
+  limit = conv.DENSE_MAX_ENTRIES
+  assert conv.conv_path(1, 1, (3, 3), limit, 1) == 'dense'
+  assert conv.conv_path(1, 1, (3, 3), limit + 1, 1) == 'patches'
+  x = jnp.ones((1, 5, 5, 2))
+  path = lambda size, features: str(jax.make_jaxpr(conv.conv2d_same)(
+      x, jnp.ones((size, size, 2, features))))
+  assert 'gather' in path(7, 3) and 'conv_general_dilated' not in path(7, 3)
+  assert 'custom_vjp_call' in path(7, limit) and 'gather' not in path(7, limit)
+  assert 'conv_general_dilated' in path(5, 3) and 'gather' not in path(5, 3)
 
 
 def test_conv_module_has_flax_convs_parameters_and_output():
@@ -133,44 +162,51 @@ def test_conv_module_has_flax_convs_parameters_and_output():
 
 @functools.cache
 def _matmul_conv_shapes(config_name):
-  """(input shape, kernel shape) of every conv of the config's model that
-  takes the matmul path, at batch 1 (fine convs per joint)."""
+  """{(input shape, kernel shape): path} of every conv of the config's model
+  that takes a matmul path, at batch 1 (fine convs per joint)."""
   config = importlib.import_module(f'configs.{config_name}').get_config()
   model = build.build_model(
       config.model, joint_sets.get(config.data.builder_config).num_joints)
   width, height = config.data.input_size
-  shapes = collections.Counter()
+  shapes = {}
 
   def record(next_fun, args, kwargs, context):
     if isinstance(context.module, conv.Conv):
       x = args[0]
-      kernel_size = tuple(context.module.kernel_size)
-      if conv.uses_matmul(*x.shape[1:3], kernel_size):
-        shapes[((1, *x.shape[1:]),
-                (*kernel_size, x.shape[-1], context.module.features))] += 1
+      kernel_shape = (*context.module.kernel_size, x.shape[-1],
+                      context.module.features)
+      path = conv.conv_path(*x.shape[1:3], kernel_shape[:2],
+                            *kernel_shape[2:])
+      if path != 'xla':
+        shapes[((1, *x.shape[1:]), kernel_shape)] = path
     return next_fun(*args, **kwargs)
 
   with nn.intercept_methods(record):
     jax.eval_shape(lambda: model.init(jax.random.key(0),
                                       jnp.zeros((1, height, width, 3)),
                                       train=False))
-  return tuple(sorted(shapes))
+  return shapes
 
 
-def test_the_demo_and_the_paper_size_8x_model_use_the_matmul_path():
-  # The shapes issue 16 measured: the demo's 6 x 6 maps, the paper's 8 x 10.
-  assert ((1, 6, 6, 16), (9, 9, 16, 64)) in _matmul_conv_shapes('synthetic')
-  assert ((1, 8, 10, 128), (9, 9, 128, 512)) in _matmul_conv_shapes('flic_8x')
+def test_the_demo_and_the_paper_size_8x_model_use_the_matmul_paths():
+  # The shapes issue 16 measured: the demo's 6 x 6 maps, the paper's 8 x 10,
+  # and the demo fine model's 5 x 5 windows.
+  demo = _matmul_conv_shapes('synthetic')
+  assert demo[((1, 6, 6, 16), (9, 9, 16, 64))] == 'patches'
+  assert demo[((1, 5, 5, 32), (7, 7, 32, 16))] == 'dense'
+  paper = _matmul_conv_shapes('flic_8x')
+  assert paper[((1, 8, 10, 128), (9, 9, 128, 512))] == 'patches'
 
 
-# Shapes already checked in this session: configs share most of theirs (29
-# shapes, 13 distinct), and the paper-size ones cost seconds each. A shape is
-# added only once it passed, so a config whose shape failed elsewhere fails too.
+# Shapes already checked in this session: configs share most of theirs, and
+# the paper-size ones cost seconds each. A shape is added only once it
+# passed, so a config whose shape failed elsewhere fails too.
 _EQUAL_SHAPES = set()
 
 
 @pytest.mark.parametrize('config_name', CONFIG_NAMES)
-def test_matmul_path_equals_xla_conv_on_every_shape_a_config_uses(config_name):
+def test_matmul_paths_equal_xla_conv_on_every_shape_a_config_uses(
+    config_name):
   for shapes in _matmul_conv_shapes(config_name):
     if shapes not in _EQUAL_SHAPES:
       _assert_same_conv(*shapes, fn=conv.conv2d_same)
