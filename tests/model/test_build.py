@@ -109,9 +109,11 @@ def test_bfloat16_cascade_computes_in_bf16_with_float32_params(monkeypatch):
       variables) if path[-1].key == 'kernel']
   assert len(kernels) == len(operands)
   # And the primitives: XLA's convolutions and the patches path (a custom
-  # VJP) read bf16, but for that one output conv.
-  convs = (_operand_dtypes(jaxpr, 'conv_general_dilated') +
-           _operand_dtypes(jaxpr, 'custom_vjp_call'))
+  # VJP of two operands, x and the kernel; the max pooling's has one) read
+  # bf16, but for that one output conv.
+  convs = _operand_dtypes(jaxpr, 'conv_general_dilated') + [
+      str(eqn.invars[0].aval.dtype) for eqn in _equations(jaxpr)
+      if eqn.primitive.name == 'custom_vjp_call' and len(eqn.invars) == 2]
   assert set(convs) == {'bfloat16', 'float32'}
   assert convs.count('float32') == 1
   # The LCN's local std (the model's only square roots, one per level).
