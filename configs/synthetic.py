@@ -25,9 +25,9 @@ def get_config() -> ml_collections.ConfigDict:
   data.data_dir = 'data/tfds'
   data.image_size = (128, 128)       # (H, W) of the generated images
   data.num_train = 4000
-  # 2000 test images: on 500 a joint group's cascade-minus-coarse difference
-  # has a standard error of about 0.8 points, as large as the margins the
-  # demo's table is read for (BUILD_NOTES, issue 13, item 13).
+  # 2000 test images: on 500 the wrists' and elbows' cascade-minus-coarse
+  # differences have standard errors of 0.7-1.0 points, as large as the
+  # margins the demo's table is read for (BUILD_NOTES, issue 13, item 13).
   data.num_test = 2000
   data.dataset_seed = 0              # the generated images; config.seed drives training
   data.train_split = 'train'        # what the stages (and the MRF's kernels) learn from
