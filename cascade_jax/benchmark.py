@@ -64,6 +64,8 @@ PAPER_K40_MS = {
 }
 FORWARD_MODELS = tuple(PAPER_K40_MS)
 TRAIN_STAGES = ('coarse', 'fine', 'joint')
+# Steps per turn when a twin's training steps are timed in turns with ours.
+COMPARE_BLOCK = 5
 
 
 def summarize(seconds) -> dict:
@@ -90,17 +92,45 @@ def time_calls(fn, args, repeats: int, warmup: int) -> list[float]:
   return samples
 
 
-def time_steps(step_fn, state, batch, repeats: int,
-               warmup: int) -> list[float]:
-  """Seconds per call of ``state, metrics = step_fn(state, batch)`` (until
-  both are ready), threading the (donated) state, after ``warmup`` calls."""
-  samples = []
-  for i in range(warmup + repeats):
-    start = time.perf_counter()
-    state, metrics = step_fn(state, batch)
-    jax.block_until_ready((state, metrics))
-    if i >= warmup:
+def step_timer(step_fn, state, batch):
+  """A timer over ``state, metrics = step_fn(state, batch)``: ``timer(n)``
+  runs n more steps from the state the last call left (the state may be
+  donated) and returns the seconds of each, until its outputs were ready."""
+  def timer(count: int) -> list[float]:
+    nonlocal state
+    samples = []
+    for _ in range(count):
+      start = time.perf_counter()
+      state, metrics = step_fn(state, batch)
+      jax.block_until_ready((state, metrics))
       samples.append(time.perf_counter() - start)
+    return samples
+  return timer
+
+
+def interleave(timers: dict, repeats: int, warmup: int,
+               block: int) -> dict[str, list[float]]:
+  """Seconds per step of each of ``timers`` (name -> ``timer(n)``, which
+  runs n steps and returns their seconds), taken in turns: ``warmup``
+  untimed steps of each, then blocks of ``block`` steps of each in turn
+  until each has ``repeats``. The 2-core machines here change speed by a
+  quarter within minutes (BUILD_NOTES, speed): timed one after the other,
+  two steps would be compared across that drift; in turns, both see it.
+  With several timers each turn starts with one untimed step: the first
+  step after the other framework's ran 3 ms (JAX) and 8 ms (PyTorch)
+  slower than the next four in the demo's coarse stage.
+  """
+  if repeats < 1 or block < 1:
+    raise ValueError(f'repeats and block must be >= 1, got {repeats} and '
+                     f'{block}')
+  for timer in timers.values():
+    timer(warmup)
+  samples = {name: [] for name in timers}
+  while len(samples[next(iter(timers))]) < repeats:
+    for name, timer in timers.items():
+      if len(timers) > 1:
+        timer(1)
+      samples[name] += timer(min(block, repeats - len(samples[name])))
   return samples
 
 
@@ -191,12 +221,38 @@ def conv_shapes(config: ml_collections.ConfigDict,
   return sorted(shapes)
 
 
+# The largest intermediate, in float32 entries (256 MiB), that the conv sweep
+# lets a path build: the dense matrix grows with the map's pixels squared
+# (the demo coarse model's 96 x 96 maps would need 17 GB and were refused
+# with an out-of-memory error), the patches with the batch's pixels times
+# the kernel's taps. Such a path is reported as skipped, not timed.
+SWEEP_MAX_ENTRIES = 2**26
+
+
+def path_entries(path: str, x_shape, kernel_shape) -> int:
+  """Entries of the largest array ``path`` builds for one convolution: the
+  dense path's [H W C, H W O] matrix, the patches' [B, H, W, kh kw C]; 0 for
+  XLA's convolution, which builds neither."""
+  batch, height, width, channels = x_shape
+  kh, kw, _, features = kernel_shape
+  if path == 'dense':
+    return (height * width)**2 * channels * features
+  if path == 'patches':
+    return batch * height * width * kh * kw * channels
+  return 0
+
+
 def conv_paths(config: ml_collections.ConfigDict, batch_size=None,
                repeats: int = 10, warmup: int = 2) -> list[dict]:
   """Seconds of every path of ``conv.conv2d_same`` (XLA's convolution, the
   dense matrix, the patches) on every shape of ``conv_shapes`` (1x1
   convolutions left out: they are matmuls already), forward and forward +
-  backward (both gradients), and the path ``conv.conv_path`` takes."""
+  backward (both gradients), and the path ``conv.conv_path`` takes.
+
+  A path whose largest array (``path_entries``) exceeds
+  ``SWEEP_MAX_ENTRIES`` is not run: its times are None and
+  ``entry['skipped'][path]`` says how large the array would have been.
+  """
   results = []
   for x_shape, kernel_shape in conv_shapes(config, batch_size):
     if kernel_shape[:2] == (1, 1):
@@ -205,8 +261,15 @@ def conv_paths(config: ml_collections.ConfigDict, batch_size=None,
     kernel = jnp.full(kernel_shape, 0.01, jnp.float32)
     entry = {'input_shape': list(x_shape), 'kernel_shape': list(kernel_shape),
              'path': conv.conv_path(*x_shape[1:3], kernel_shape[:2],
-                                    *kernel_shape[2:])}
+                                    *kernel_shape[2:]),
+             'skipped': {}}
     for name, fn in conv.PATHS.items():
+      entries = path_entries(name, x_shape, kernel_shape)
+      if entries > SWEEP_MAX_ENTRIES:
+        entry['skipped'][name] = (f'{entries:,} float32 entries, over the '
+                                  f'sweep\'s {SWEEP_MAX_ENTRIES:,}')
+        entry[f'{name}_forward_s'] = entry[f'{name}_forward_backward_s'] = None
+        continue
       gradient = jax.grad(lambda x, k, fn=fn: jnp.sum(jnp.square(fn(x, k))),
                           argnums=(0, 1))
       for part, jitted in (('forward', jax.jit(fn)),
@@ -215,10 +278,15 @@ def conv_paths(config: ml_collections.ConfigDict, batch_size=None,
             time_calls(jitted, (x, kernel), repeats, warmup))['median']
     results.append(entry)
     print(f'  conv {x_shape} * {kernel_shape}: ' + ', '.join(
-        f'{name} {1e3 * entry[f"{name}_forward_backward_s"]:.2f} ms'
+        f'{name} {_ms(entry[f"{name}_forward_backward_s"])}'
         for name in conv.PATHS) + f' (fwd + bwd; takes {entry["path"]})',
           flush=True)
   return results
+
+
+def _ms(seconds: float | None) -> str:
+  """Seconds as milliseconds for the reports; 'skipped' for a path not run."""
+  return 'skipped' if seconds is None else f'{1e3 * seconds:.2f} ms'
 
 
 def _timed(compiled, args, batch_size: int, repeats: int, warmup: int,
@@ -391,7 +459,7 @@ def _stage_names(model, requested) -> tuple[str, ...]:
 
 def train(config: ml_collections.ConfigDict, stage_names=TRAIN_STAGES,
           batch_size: int | None = None, repeats: int = 10, warmup: int = 2,
-          seed: int = 0) -> list[dict]:
+          seed: int = 0, twin=None) -> list[dict]:
   """Training-step throughput per stage on a resident batch.
 
   The step is the training loop's (`steps.make_train_step`: pmap over the
@@ -402,7 +470,12 @@ def train(config: ml_collections.ConfigDict, stage_names=TRAIN_STAGES,
     One dict per stage: 'stage', 'pooling', 'batch_size', 'compile_s',
     'time_s' (per step), 'images_per_s', 'flops_per_image' (forward and
     backward), 'gflops_per_s', 'parameters' (``trained_parameters``),
-    'memory'.
+    'memory'; with ``twin``, also 'twin': the twin's entry with its
+    'time_s', 'images_per_s' and 'block'.
+
+  ``twin`` (``launch.torch_twin.stepper``) maps a stage name to (timer,
+  entry) for the same network in another framework; its steps are timed in
+  turns with ours (``interleave``, blocks of ``COMPARE_BLOCK`` steps).
   """
   model, state, spec = _train_setup(config, seed)
   stage_names = _stage_names(model, stage_names)
@@ -415,8 +488,11 @@ def train(config: ml_collections.ConfigDict, stage_names=TRAIN_STAGES,
                                    config.train.fine_loss_weight)
     replicated = steps.replicate(_stage_state(state, config, name))
     compiled, seconds = compile_fn(p_step, replicated, batch)
-    timing = summarize(time_steps(compiled, replicated, batch, repeats,
-                                  warmup))
+    timers = {'jax': step_timer(compiled, replicated, batch)}
+    if twin is not None:
+      timers['twin'], twin_entry = twin(name)
+    samples = interleave(timers, repeats, warmup, COMPARE_BLOCK)
+    timing = summarize(samples['jax'])
     # pmap's cost analysis counts one device's program: scale to the batch.
     total_flops = flops(compiled) * num_devices
     results.append({
@@ -429,6 +505,14 @@ def train(config: ml_collections.ConfigDict, stage_names=TRAIN_STAGES,
         'memory': executable_memory(compiled)})
     print(f'  train {name:6s} batch {batch_size}: '
           f'{results[-1]["images_per_s"]:8.1f} images/s', flush=True)
+    if twin is not None:
+      twin_timing = summarize(samples['twin'])
+      results[-1]['twin'] = {**twin_entry, 'time_s': twin_timing,
+                             'block': COMPARE_BLOCK,
+                             'images_per_s': batch_size / twin_timing['median']}
+      print(f'  twin  {name:6s} batch {batch_size}: '
+            f'{results[-1]["twin"]["images_per_s"]:8.1f} images/s',
+            flush=True)
   return results
 
 
@@ -528,10 +612,13 @@ def _run_loop(p_step, replicated, fetch, count: int):
 def run(config: ml_collections.ConfigDict, *, poolings=(4, 8, 16),
         batch_sizes=(1, 16), repeats: int = 10, warmup: int = 2,
         train_stages=TRAIN_STAGES, train_batch_size: int | None = None,
-        input_steps: int = 0, input_warmup: int = 5, seed: int = 0) -> dict:
+        input_steps: int = 0, input_warmup: int = 5, seed: int = 0,
+        twin=None) -> dict:
   """All measurements of ``config``, JSON-ready: 'environment', 'forward',
   'table2', 'train', 'sgemm', 'input_wait' (only with ``input_steps`` > 0:
-  it reads the config's dataset), 'peak_memory' and the settings used."""
+  it reads the config's dataset), 'peak_memory' and the settings used; with
+  ``twin`` (see ``train``), 'torch_train': the twin's steps, timed in turns
+  with ours."""
   width, height = config.data.input_size
   result = {'environment': environment(),
             'settings': {'input_size': [width, height],
@@ -548,7 +635,9 @@ def run(config: ml_collections.ConfigDict, *, poolings=(4, 8, 16),
                                  warmup, seed)
   result['table2'] = table2(result['forward'])
   result['train'] = (train(config, train_stages, train_batch_size, repeats,
-                           warmup, seed) if train_stages else [])
+                           warmup, seed, twin) if train_stages else [])
+  if twin is not None:
+    result['torch_train'] = [entry.pop('twin') for entry in result['train']]
   result['sgemm'] = sgemm(repeats=repeats, warmup=warmup)
   result['input_wait'] = (input_wait(config, train_stages, input_steps,
                                      input_warmup, seed)
@@ -599,13 +688,13 @@ def format_report(result: dict) -> str:
                  f'{entry["flops_per_image"] / 1e9:.3f} GFLOP/image, '
                  f'{entry["gflops_per_s"]:.1f} GFLOP/s')
   if result.get('conv_paths'):
-    lines.append('Convolutions, ms forward / forward + backward (path taken):')
+    lines.append('Convolutions, forward / forward + backward (path taken):')
   for entry in result.get('conv_paths', []):
     lines.append(
         f'  {str(tuple(entry["input_shape"])):20s} * '
         f'{str(tuple(entry["kernel_shape"])):16s} ' + ', '.join(
-            f'{name} {1e3 * entry[f"{name}_forward_s"]:.2f} / '
-            f'{1e3 * entry[f"{name}_forward_backward_s"]:.2f}'
+            f'{name} {_ms(entry[f"{name}_forward_s"])} / '
+            f'{_ms(entry[f"{name}_forward_backward_s"])}'
             for name in conv.PATHS) + f' ({entry["path"]})')
   reference = result['sgemm']['gflops_per_s']
   lines.append(f'sgemm {result["sgemm"]["size"]}^3 float32: '
@@ -618,13 +707,19 @@ def format_report(result: dict) -> str:
                  f'{entry["gflops_per_s"]:.1f} GFLOP/s '
                  f'({100 * entry["gflops_per_s"] / reference:.0f}% of sgemm)')
   for ours, twin in zip(result['train'], result.get('torch_train', [])):
+    # The twin is the same network: credit it with our step's FLOP count.
+    twin_gflops = (ours['gflops_per_s'] * ours['time_s']['median']
+                   / twin['time_s']['median'])
     lines.append(f'vs torch {twin["torch_version"]} ({twin["threads"]} '
-                 f'threads; parameters torch {twin["parameters"]}, jax '
+                 f'threads, in turns of {twin["block"]} steps; parameters '
+                 f'torch {twin["parameters"]}, jax '
                  f'{ours["parameters"]}) '
                  f'{twin["stage"]:6s}: jax {1e3 * ours["time_s"]["median"]:.1f}'
                  f' ms/step, torch {1e3 * twin["time_s"]["median"]:.1f} '
                  f'ms/step, torch / jax time '
-                 f'{twin["time_s"]["median"] / ours["time_s"]["median"]:.2f}')
+                 f'{twin["time_s"]["median"] / ours["time_s"]["median"]:.2f}; '
+                 f'torch at the same FLOPs {twin_gflops:.1f} GFLOP/s '
+                 f'({100 * twin_gflops / reference:.0f}% of sgemm)')
   for entry in result['input_wait']:
     lines.append(f'input {entry["stage"]:6s} {entry["worker_count"]} '
                  f'worker(s): device waiting for data '

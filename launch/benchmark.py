@@ -17,9 +17,10 @@ for each --poolings at each --batch_sizes (Table 2 beside the paper's K40
 figures); the training step of each --train_stages in images/s; compile
 time, FLOPs (XLA cost analysis), GFLOP/s (and, for training, its share of
 the float32 sgemm GFLOP/s measured in the same run) and peak memory.
---compare=torch times the training steps of launch/torch_twin.py too;
---conv_paths times every convolution shape on every conv path. --input_steps > 0
-also runs the training loop on the config's real input pipeline and reports
+--compare=torch times the training steps of launch/torch_twin.py in turns
+with ours; --conv_paths times every convolution shape on every conv path.
+--input_steps > 0 also runs the training loop on the config's real input
+pipeline and reports
 the fraction of time spent waiting for data (needs the config's dataset).
 Prints tables and writes JSON (cascade_jax/benchmark.py documents fields).
 """
@@ -58,7 +59,8 @@ _INPUT_WARMUP = flags.DEFINE_integer(
 _COMPARE = flags.DEFINE_enum(
     'compare', '', ['', 'torch'],
     'Also time the training steps of the same networks in PyTorch '
-    "(launch/torch_twin.py; needs pip install -e '.[compare]').")
+    '(launch/torch_twin.py), in turns with ours (blocks of 5 steps); '
+    "needs pip install -e '.[compare]'.")
 _CONV_PATHS = flags.DEFINE_bool(
     'conv_paths', False,
     'Also time every convolution shape of the config on every path (XLA, '
@@ -72,6 +74,9 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   progress.quiet_library_logs()
+  twin = (_torch_twin().stepper(_CONFIG.value, _TRAIN_BATCH_SIZE.value,
+                                _SEED.value)
+          if _COMPARE.value == 'torch' else None)
   result = benchmark.run(
       _CONFIG.value, poolings=[int(p) for p in _POOLINGS.value],
       batch_sizes=[int(b) for b in _BATCH_SIZES.value],
@@ -79,14 +84,10 @@ def main(argv):
       train_stages=_TRAIN_STAGES.value,
       train_batch_size=_TRAIN_BATCH_SIZE.value,
       input_steps=_INPUT_STEPS.value, input_warmup=_INPUT_WARMUP.value,
-      seed=_SEED.value)
+      seed=_SEED.value, twin=twin)
   if _CONV_PATHS.value:
     result['conv_paths'] = benchmark.conv_paths(
         _CONFIG.value, _TRAIN_BATCH_SIZE.value, _REPEATS.value, _WARMUP.value)
-  if _COMPARE.value == 'torch':
-    result['torch_train'] = _torch_twin().train(
-        _CONFIG.value, _TRAIN_STAGES.value, _TRAIN_BATCH_SIZE.value,
-        _REPEATS.value, _WARMUP.value, _SEED.value)
   print(benchmark.format_report(result))
   if _OUT.value:
     with open(_OUT.value, 'w') as f:

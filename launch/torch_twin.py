@@ -13,7 +13,7 @@ the bank on each joint's window of its own coarse heat-map (and, with
 unshared per-joint 1x1.
 The training steps are the three stages' (AdamW; the coarse model frozen
 and without dropout in the fine stage; E1 + lambda * E2 in the joint stage),
-timed on a resident batch like ``benchmark.train``.
+timed on a resident batch in turns with ``benchmark.train``'s.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from cascade_jax import benchmark
 from cascade_jax.data import datasets
 from cascade_jax.model import crop
 from cascade_jax.model import fine
@@ -273,11 +272,13 @@ def parameter_count(module: nn.Module) -> int:
   return sum(p.numel() for p in module.parameters())
 
 
-def train(config: ml_collections.ConfigDict, stage_names, batch_size=None,
-          repeats: int = 10, warmup: int = 2, seed: int = 0) -> list[dict]:
-  """Training-step time per stage of the twin on a resident random batch,
-  as ``benchmark.train`` reports it ('stage', 'time_s', 'images_per_s',
-  'parameters', 'threads')."""
+def stepper(config: ml_collections.ConfigDict, batch_size=None,
+            seed: int = 0):
+  """The twin's training steps, for ``benchmark.run(twin=...)``: a function
+  of a stage name that returns (timer, entry). ``timer(n)`` runs n steps of
+  that stage on a resident random batch and returns the seconds of each;
+  entry has 'stage', 'batch_size', 'parameters' (those the stage trains),
+  'threads' and 'torch_version'."""
   torch.manual_seed(seed)
   num_joints = datasets.joint_set(config.data).num_joints
   batch_size = batch_size or config.train.batch_size
@@ -290,11 +291,9 @@ def train(config: ml_collections.ConfigDict, stage_names, batch_size=None,
   joints = torch.rand(batch_size, num_joints, 2) * torch.tensor(
       [width - 1.0, height - 1.0])
   weights = torch.ones(batch_size, num_joints)
-  results = []
-  for name in stage_names:
+
+  def stage(name: str):
     frozen = name == 'fine'
-    model.train()
-    model.coarse.train(not frozen)
     parts = (model.fine if frozen else model.coarse if name == 'coarse'
              else model)
     optimizer = torch.optim.AdamW(parts.parameters(), lr=1e-3,
@@ -313,18 +312,19 @@ def train(config: ml_collections.ConfigDict, stage_names, batch_size=None,
       loss.backward()
       optimizer.step()
 
-    seconds = []
-    for i in range(warmup + repeats):
-      start = time.perf_counter()
-      step()
-      if i >= warmup:
+    def timer(count: int) -> list[float]:
+      model.train()
+      model.coarse.train(not frozen)
+      seconds = []
+      for _ in range(count):
+        start = time.perf_counter()
+        step()
         seconds.append(time.perf_counter() - start)
-    timing = benchmark.summarize(seconds)
-    results.append({'stage': name, 'batch_size': batch_size, 'time_s': timing,
-                    'images_per_s': batch_size / timing['median'],
-                    'parameters': parameter_count(parts),
-                    'threads': torch.get_num_threads(),
-                    'torch_version': torch.__version__})
-    print(f'  torch {name:6s} batch {batch_size}: '
-          f'{results[-1]["images_per_s"]:8.1f} images/s', flush=True)
-  return results
+      return seconds
+
+    return timer, {'stage': name, 'batch_size': batch_size,
+                   'parameters': parameter_count(parts),
+                   'threads': torch.get_num_threads(),
+                   'torch_version': torch.__version__}
+
+  return stage

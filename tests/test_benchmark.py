@@ -66,6 +66,52 @@ def test_time_calls_counts_repeats_after_warmup():
   assert all(s > 0 for s in samples)
 
 
+def test_interleave_takes_turns_in_blocks_after_warmup():
+  calls = []
+
+  def fake_timer(name):
+    def timer(count):
+      calls.append((name, count))
+      return [float(len(calls))] * count
+    return timer
+
+  samples = benchmark.interleave({'a': fake_timer('a'), 'b': fake_timer('b')},
+                                 repeats=5, warmup=2, block=3)
+  # Each turn starts with one untimed step (the switch's cost).
+  assert calls == [('a', 2), ('b', 2), ('a', 1), ('a', 3), ('b', 1), ('b', 3),
+                   ('a', 1), ('a', 2), ('b', 1), ('b', 2)]
+  # Warm-up steps are not samples; each block's come from its own turn.
+  assert samples == {'a': [4.0] * 3 + [8.0] * 2, 'b': [6.0] * 3 + [10.0] * 2}
+  calls.clear()
+  alone = benchmark.interleave({'a': fake_timer('a')}, repeats=4, warmup=1,
+                               block=3)
+  assert calls == [('a', 1), ('a', 3), ('a', 1)]  # Nothing to settle from.
+  assert alone == {'a': [2.0] * 3 + [3.0]}
+  with pytest.raises(ValueError, match='block must be >= 1'):
+    benchmark.interleave({'a': fake_timer('a')}, repeats=1, warmup=0, block=0)
+
+
+def test_a_twin_is_timed_in_turns_with_our_step(config):
+  turns = []
+
+  def twin(stage):
+    def timer(count):
+      turns.append(count)
+      return [0.25] * count
+    return timer, {'stage': stage, 'parameters': 7}
+
+  result = benchmark.run(config, poolings=(), batch_sizes=(), repeats=7,
+                         warmup=1, train_stages=('coarse',), twin=twin)
+  assert 'twin' not in result['train'][0]
+  assert result['train'][0]['time_s']['n'] == 7
+  [entry] = result['torch_train']
+  assert entry['stage'] == 'coarse' and entry['parameters'] == 7
+  assert entry['time_s']['median'] == 0.25 and entry['time_s']['n'] == 7
+  assert entry['images_per_s'] == 2 / 0.25  # The config's batch of 2.
+  assert entry['block'] == benchmark.COMPARE_BLOCK == 5
+  assert turns == [1, 1, 5, 1, 2]  # Warm-up, then a settling step per turn.
+
+
 @pytest.mark.slow
 def test_table2_layout_beside_the_paper(result):
   table = result['table2']
@@ -212,17 +258,22 @@ def test_sgemm_reference_counts_2n3_flops_per_call():
 @pytest.mark.slow
 def test_report_sets_torch_beside_jax_per_stage(result):
   twin = [{'stage': run['stage'], 'torch_version': '2.13.0', 'threads': 2,
-           'parameters': 123,
+           'parameters': 123, 'block': 5,
            'time_s': {'median': factor * run['time_s']['median']}}
           for run, factor in zip(result['train'], (2.0, 0.5, 1.0))]
   lines = [line for line in benchmark.format_report(
       {**result, 'torch_train': twin}).splitlines()
            if line.startswith('vs torch')]
   assert len(lines) == 3
-  factors = ('2.00', '0.50', '1.00')
-  for line, run, factor in zip(lines, result['train'], factors):
-    assert line.endswith(f'torch / jax time {factor}')
-    assert f'parameters torch 123, jax {run["parameters"]})' in line
+  reference = result['sgemm']['gflops_per_s']
+  for line, run, factor in zip(lines, result['train'], (2.0, 0.5, 1.0)):
+    assert f'torch / jax time {factor:.2f};' in line
+    assert (f'2 threads, in turns of 5 steps; parameters torch 123, jax '
+            f'{run["parameters"]})') in line
+    # Twice the time at the same FLOPs is half the rate, and so on.
+    twin_gflops = run['gflops_per_s'] / factor
+    assert line.endswith(f'torch at the same FLOPs {twin_gflops:.1f} GFLOP/s '
+                         f'({100 * twin_gflops / reference:.0f}% of sgemm)')
 
 
 def test_a_twin_of_another_size_is_refused_naming_the_stage():
@@ -291,7 +342,39 @@ def test_conv_paths_time_every_path_of_every_non_1x1_shape(config):
       dense_entries = (height * width)**2 * channels * features
       assert (entry['path'] == 'dense') == (
           dense_entries <= conv.DENSE_MAX_ENTRIES)
+    assert entry['skipped'] == {}
     assert all(entry[f'{path}_{part}_s'] > 0
                for path in ('xla', 'dense', 'patches')
                for part in ('forward', 'forward_backward'))
   assert {entry['path'] for entry in entries} >= {'xla', 'dense'}
+
+
+def test_conv_paths_skip_a_path_whose_array_would_be_too_large(
+    config, result, monkeypatch):
+  # The demo's 96 x 96 maps need a 17 GB dense matrix: such paths are
+  # reported, not run. A small cap makes the tiny config show both outcomes.
+  cap = 20_000
+  monkeypatch.setattr(benchmark, 'SWEEP_MAX_ENTRIES', cap)
+  entries = benchmark.conv_paths(config, batch_size=2, repeats=1, warmup=0)
+  skipped = []
+  for entry in entries:
+    batch, height, width, channels = entry['input_shape']
+    kh, kw, _, features = entry['kernel_shape']
+    sizes = {'xla': 0,
+             'dense': (height * width)**2 * channels * features,
+             'patches': batch * height * width * kh * kw * channels}
+    for path, size in sizes.items():
+      times = [entry[f'{path}_{part}_s']
+               for part in ('forward', 'forward_backward')]
+      if size > cap:
+        skipped.append(path)
+        assert times == [None, None]
+        assert entry['skipped'][path].startswith(f'{size:,} float32 entries')
+      else:
+        assert path not in entry['skipped']
+        assert all(t > 0 for t in times)
+  assert {'dense', 'patches'} <= set(skipped)
+  assert 'xla' not in skipped
+  report = benchmark.format_report({**result, 'conv_paths': entries})
+  # Forward and forward + backward of each skipped path.
+  assert report.count('skipped') == 2 * len(skipped)
