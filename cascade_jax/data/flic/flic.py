@@ -175,8 +175,8 @@ class FlicPose(tfds.core.GeneratorBasedBuilder):
 
   def _info(self) -> tfds.core.DatasetInfo:
     num_joints = joint_sets.FLIC.num_joints
-    return self.dataset_info_from_configs(
-        description=__doc__.splitlines()[0],
+    return features.dataset_info(
+        self, description=__doc__.splitlines()[0],
         disable_shuffling=True,
         features=features.pose_features(
             num_joints,

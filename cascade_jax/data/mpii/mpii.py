@@ -285,8 +285,8 @@ class MpiiPose(tfds.core.GeneratorBasedBuilder):
     super().__init__(file_format='array_record', **kwargs)
 
   def _info(self) -> tfds.core.DatasetInfo:
-    return self.dataset_info_from_configs(
-        description=__doc__.splitlines()[0],
+    return features.dataset_info(
+        self, description=__doc__.splitlines()[0],
         disable_shuffling=True,
         features=features.pose_features(
             NUM_JOINTS,

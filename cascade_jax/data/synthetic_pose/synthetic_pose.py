@@ -126,8 +126,8 @@ class SyntheticPose(tfds.core.GeneratorBasedBuilder):
     config = self.builder_config
     h, w = config.image_size
     num_joints = joint_sets.get(config.joint_set).num_joints
-    return self.dataset_info_from_configs(
-        description=__doc__.splitlines()[0],
+    return features.dataset_info(
+        self, description=__doc__.splitlines()[0],
         # Records stay in index order: source[i] is example i.
         disable_shuffling=True,
         features=features.pose_features(
