@@ -223,9 +223,9 @@ def conv_shapes(config: ml_collections.ConfigDict,
 
 # The largest intermediate, in float32 entries (256 MiB), that the conv sweep
 # lets a path build: the dense matrix grows with the map's pixels squared
-# (the demo coarse model's 96 x 96 maps would need 17 GB and were refused
-# with an out-of-memory error), the patches with the batch's pixels times
-# the kernel's taps. Such a path is reported as skipped, not timed.
+# (on the demo coarse model's 96 x 96 maps it is 16 GB, and the sweep died
+# asking XLA for 32.6 GB), the patches with the batch's pixels times the
+# kernel's taps. Such a path is reported as skipped, not timed.
 SWEEP_MAX_ENTRIES = 2**26
 
 

@@ -20,8 +20,8 @@ the float32 sgemm GFLOP/s measured in the same run) and peak memory.
 --compare=torch times the training steps of launch/torch_twin.py in turns
 with ours; --conv_paths times every convolution shape on every conv path.
 --input_steps > 0 also runs the training loop on the config's real input
-pipeline and reports
-the fraction of time spent waiting for data (needs the config's dataset).
+pipeline and reports the fraction of time spent waiting for data (needs the
+config's dataset).
 Prints tables and writes JSON (cascade_jax/benchmark.py documents fields).
 """
 
@@ -59,7 +59,8 @@ _INPUT_WARMUP = flags.DEFINE_integer(
 _COMPARE = flags.DEFINE_enum(
     'compare', '', ['', 'torch'],
     'Also time the training steps of the same networks in PyTorch '
-    '(launch/torch_twin.py), in turns with ours (blocks of 5 steps); '
+    f'(launch/torch_twin.py), in turns with ours (blocks of '
+    f'{benchmark.COMPARE_BLOCK} steps); '
     "needs pip install -e '.[compare]'.")
 _CONV_PATHS = flags.DEFINE_bool(
     'conv_paths', False,

@@ -351,7 +351,7 @@ def test_conv_paths_time_every_path_of_every_non_1x1_shape(config):
 
 def test_conv_paths_skip_a_path_whose_array_would_be_too_large(
     config, result, monkeypatch):
-  # The demo's 96 x 96 maps need a 17 GB dense matrix: such paths are
+  # The demo's 96 x 96 maps need a 16 GB dense matrix: such paths are
   # reported, not run. A small cap makes the tiny config show both outcomes.
   cap = 20_000
   monkeypatch.setattr(benchmark, 'SWEEP_MAX_ENTRIES', cap)
