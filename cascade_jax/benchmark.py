@@ -236,7 +236,7 @@ def path_entries(path: str, x_shape, kernel_shape) -> int:
   batch, height, width, channels = x_shape
   kh, kw, _, features = kernel_shape
   if path == 'dense':
-    return (height * width)**2 * channels * features
+    return conv.dense_entries(height, width, channels, features)
   if path == 'patches':
     return batch * height * width * kh * kw * channels
   return 0

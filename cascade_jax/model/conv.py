@@ -51,12 +51,18 @@ def conv_path(height: int, width: int, kernel_size: Sequence[int],
   that matrix has at most ``DENSE_MAX_ENTRIES`` entries, else 'patches'
   (im2col patches @ kernel).
   """
-  pixels = height * width
-  if pixels >= kernel_size[0] * kernel_size[1]:
+  if height * width >= kernel_size[0] * kernel_size[1]:
     return 'xla'
-  if pixels**2 * in_channels * out_channels <= DENSE_MAX_ENTRIES:
+  if dense_entries(height, width, in_channels,
+                   out_channels) <= DENSE_MAX_ENTRIES:
     return 'dense'
   return 'patches'
+
+
+def dense_entries(height: int, width: int, in_channels: int,
+                  out_channels: int) -> int:
+  """Entries of the dense path's [H W C, H W O] convolution matrix."""
+  return (height * width)**2 * in_channels * out_channels
 
 
 def _same_padding(size: int) -> tuple[int, int]:
