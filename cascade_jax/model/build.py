@@ -49,17 +49,20 @@ def build_model(config: ml_collections.ConfigDict, num_joints: int,
     return coarse.CoarseHeatmapModel(**coarse_fields)
   fine_fields = dict(fine_bank_widths=tuple(config.fine_bank_widths),
                      fine_hidden_width=config.fine_hidden_width,
-                     context=config.context)
+                     context=config.context,
+                     fine_heatmap_input=config.get('fine_heatmap_input', False),
+                     fine_other_joints_input=config.get(
+                         'fine_other_joints_input', False))
   if config.name == 'cascade':
-    return cascade.CascadeModel(
-        **coarse_fields, **fine_fields, spatial=spatial_model,
-        fine_heatmap_input=config.get('fine_heatmap_input', False),
-        fine_other_joints_input=config.get('fine_other_joints_input', False))
+    return cascade.CascadeModel(**coarse_fields, **fine_fields,
+                                spatial=spatial_model)
   if config.name == 'standard_cascade':
+    hint_channels = (fine_fields['fine_heatmap_input']
+                     * (1 + fine_fields['fine_other_joints_input']))
     extra_width = config.extra_width or standard_cascade.matched_extra_width(
         num_joints, tuple(config.bank_widths[:2]), 3,
         tuple(config.fine_bank_widths), config.fine_hidden_width,
-        config.context)
+        config.context, hint_channels)
     return standard_cascade.StandardCascadeModel(
         **coarse_fields, **fine_fields, extra_width=extra_width)
   raise ValueError(f'model.name must be one of {MODEL_NAMES}, got '

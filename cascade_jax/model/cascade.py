@@ -130,23 +130,36 @@ class CascadeModel(nn.Module):
           self.pooling)
     crop_centres = jax.lax.stop_gradient(crop_centres)
     crops, origins = crop.crop_features(features, crop_centres, self.context)
-    hint = None
-    if self.fine_other_joints_input and not self.fine_heatmap_input:
-      raise ValueError('fine_other_joints_input adds a channel to the fine '
-                       'model\'s heat-map input: set fine_heatmap_input too')
-    if self.fine_heatmap_input:  # No gradient: E2 does not train the maps.
-      maps = jax.lax.stop_gradient(coarse_heatmaps)
-      hint = crop.joint_windows(maps, origins, self.context, self.pooling)
-      if self.fine_other_joints_input:
-        others = crop.joint_windows(other_joints_maximum(maps), origins,
-                                    self.context, self.pooling)
-        hint = jnp.concatenate([hint, others], axis=-1)
+    hint = fine_hint(coarse_heatmaps, origins, self.context, self.pooling,
+                     self.fine_heatmap_input, self.fine_other_joints_input)
     fine_heatmaps = fine.FineHeatmapModel(
         self.num_joints, self.fine_bank_widths, self.fine_hidden_width,
         dtype=self.dtype, hint_stride=self.pooling if hint is not None else 0,
         name='fine')(crops, origins, hint)
     return CascadeOutputs(coarse_heatmaps, fine_heatmaps, crop_centres,
                           origins, spatial_heatmaps)
+
+
+def fine_hint(coarse_heatmaps: jax.Array, origins: jax.Array, context: int,
+              pooling: int, heatmap_input: bool,
+              other_joints_input: bool) -> jax.Array | None:
+  """The fine model's heat-map input (``CascadeModel``'s
+  ``fine_heatmap_input`` and ``fine_other_joints_input``): [B, J, n, n, 1 or
+  2] windows of each joint's own coarse map and, as a second channel, of the
+  other joints' maximum; None when ``heatmap_input`` is off. No gradient:
+  E2 does not train the coarse maps through it."""
+  if other_joints_input and not heatmap_input:
+    raise ValueError('fine_other_joints_input adds a channel to the fine '
+                     'model\'s heat-map input: set fine_heatmap_input too')
+  if not heatmap_input:
+    return None
+  maps = jax.lax.stop_gradient(coarse_heatmaps)
+  hint = crop.joint_windows(maps, origins, context, pooling)
+  if other_joints_input:
+    others = crop.joint_windows(other_joints_maximum(maps), origins, context,
+                                pooling)
+    hint = jnp.concatenate([hint, others], axis=-1)
+  return hint
 
 
 def other_joints_maximum(heatmaps: jax.Array) -> jax.Array:

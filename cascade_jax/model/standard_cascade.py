@@ -43,6 +43,8 @@ class StandardCascadeFineModel(nn.Module):
     lcn_kernel_size: LCN window, as the coarse model.
     context: crop window in input pixels, even.
     dtype: computation dtype of the convs (``fine.FineHeatmapModel``).
+    hint_stride: stride of the optional ``hint`` (the coarse pooling), as
+      ``fine.FineHeatmapModel``.
   """
   num_joints: int
   extra_width: int
@@ -52,15 +54,19 @@ class StandardCascadeFineModel(nn.Module):
   lcn_kernel_size: int = 9
   context: int = crop.DEFAULT_CONTEXT
   dtype: jax.typing.DTypeLike = jnp.float32
+  hint_stride: int = 0
 
   @nn.compact
-  def __call__(self, images: jax.Array,
-               crop_centres: jax.Array) -> tuple[jax.Array, jax.Array]:
+  def __call__(self, images: jax.Array, crop_centres: jax.Array,
+               hint: jax.Array | None = None
+               ) -> tuple[jax.Array, jax.Array]:
     """Fine heat-maps around the given centres.
 
     Args:
       images: [B, H, W, 3]; H and W multiples of 2**(num_levels - 1).
       crop_centres: [B, J, 2] (x, y) window centres in input pixels.
+      hint: optional [B, J, n, n, C] coarse heat-map windows
+        (``cascade.fine_hint``), one more bank as in our fine model.
 
     Returns:
       (fine heat-maps [B, context, context, J] in window pixels,
@@ -78,7 +84,7 @@ class StandardCascadeFineModel(nn.Module):
     widths = (*self.bank_widths[:-1], self.extra_width, self.bank_widths[-1])
     fine_heatmaps = fine.FineHeatmapModel(
         self.num_joints, widths, self.hidden_width, dtype=self.dtype,
-        name='fine')(crops, origins)
+        hint_stride=self.hint_stride, name='fine')(crops, origins, hint)
     return fine_heatmaps, origins
 
 
@@ -96,6 +102,11 @@ class StandardCascadeModel(nn.Module):
     coarse: the coarse model's fields, as ``CoarseHeatmapModel``.
     fine_bank_widths, fine_hidden_width, extra_width, context, dtype: as
       ``StandardCascadeFineModel``.
+    fine_heatmap_input, fine_other_joints_input: the coarse heat-map input
+      of ``cascade.CascadeModel`` (not in the paper), so that a cascade with
+      it is compared with a baseline that has it too: the two fine models
+      then differ only in what they crop. The hint is one more bank, with
+      the extra conv as the others; ``matched_extra_width`` counts it.
   """
   num_joints: int
   pooling: int = 8
@@ -109,6 +120,8 @@ class StandardCascadeModel(nn.Module):
   extra_width: int = 64
   context: int = crop.DEFAULT_CONTEXT
   dtype: jax.typing.DTypeLike = jnp.float32
+  fine_heatmap_input: bool = False
+  fine_other_joints_input: bool = False
 
   @nn.compact
   def __call__(self, images: jax.Array, train: bool,
@@ -117,12 +130,18 @@ class StandardCascadeModel(nn.Module):
     if crop_centres is None:
       crop_centres, _ = heatmap_codec.decode(coarse_heatmaps, self.pooling)
     crop_centres = jax.lax.stop_gradient(crop_centres)
+    hint = cascade.fine_hint(
+        coarse_heatmaps,
+        crop.window_origins(crop_centres, images.shape[1:3], self.context),
+        self.context, self.pooling, self.fine_heatmap_input,
+        self.fine_other_joints_input)
     fine_heatmaps, origins = StandardCascadeFineModel(
         num_joints=self.num_joints, extra_width=self.extra_width,
         bank_widths=self.fine_bank_widths, hidden_width=self.fine_hidden_width,
         num_levels=self.num_levels, lcn_kernel_size=self.lcn_kernel_size,
-        context=self.context, dtype=self.dtype, name='fine')(images,
-                                                             crop_centres)
+        context=self.context, dtype=self.dtype,
+        hint_stride=self.pooling if hint is not None else 0,
+        name='fine')(images, crop_centres, hint)
     return cascade.CascadeOutputs(coarse_heatmaps, fine_heatmaps, crop_centres,
                                   origins)
 
@@ -132,8 +151,22 @@ def _num_params(init_fn, *abstract_args) -> int:
   return sum(leaf.size for leaf in jax.tree.leaves(shapes['params']))
 
 
+# Any stride gives a hint bank the same parameters; this one sizes the
+# abstract hint windows the counts below trace.
+_COUNTING_HINT_STRIDE = 8
+
+
+def _hint(num_joints, context, hint_channels):
+  """An abstract hint of ``hint_channels`` channels, or None for 0."""
+  if not hint_channels:
+    return None
+  cells = crop.window_cells(context, _COUNTING_HINT_STRIDE)
+  return jax.ShapeDtypeStruct((1, num_joints, cells, cells, hint_channels),
+                              jnp.float32)
+
+
 def _ours(num_joints, coarse_widths, num_levels, bank_widths, hidden_width,
-          context) -> int:
+          context, hint_channels) -> int:
   """Parameters of our fine model on the crops of coarse (c1, c2) features."""
   c1, c2 = coarse_widths
   channels = [c1] + [c1 + c2] * (num_levels - 1) + [c2]
@@ -142,27 +175,32 @@ def _ours(num_joints, coarse_widths, num_levels, bank_widths, hidden_width,
        crop.window_cells(context, 2**r), channels[r]),
       jnp.float32) for r in range(num_levels + 1)]
   origins = jax.ShapeDtypeStruct((1, num_joints, 2), jnp.int32)
-  model = fine.FineHeatmapModel(num_joints, bank_widths, hidden_width)
-  return _num_params(lambda x, o: model.init(jax.random.key(0), x, o), crops,
-                     origins)
+  model = fine.FineHeatmapModel(num_joints, bank_widths, hidden_width,
+                                hint_stride=_COUNTING_HINT_STRIDE)
+  return _num_params(lambda x, o, h: model.init(jax.random.key(0), x, o, h),
+                     crops, origins,
+                     _hint(num_joints, context, hint_channels))
 
 
 def _standard(num_joints, extra_width, num_levels, bank_widths, hidden_width,
-              context) -> int:
+              context, hint_channels) -> int:
   """Parameters of the baseline with an extra conv of ``extra_width``."""
   model = StandardCascadeFineModel(num_joints, extra_width, bank_widths,
-                                   hidden_width, num_levels, context=context)
+                                   hidden_width, num_levels, context=context,
+                                   hint_stride=_COUNTING_HINT_STRIDE)
   images = jax.ShapeDtypeStruct((1, context, context, 3), jnp.float32)
   centres = jax.ShapeDtypeStruct((1, num_joints, 2), jnp.float32)
-  return _num_params(lambda x, c: model.init(jax.random.key(0), x, c),
-                     images, centres)
+  return _num_params(lambda x, c, h: model.init(jax.random.key(0), x, c, h),
+                     images, centres,
+                     _hint(num_joints, context, hint_channels))
 
 
 def matched_extra_width(num_joints: int, coarse_widths: Sequence[int],
                         num_levels: int = 3,
                         bank_widths: Sequence[int] = (64, 64),
                         hidden_width: int = 128,
-                        context: int = crop.DEFAULT_CONTEXT) -> int:
+                        context: int = crop.DEFAULT_CONTEXT,
+                        hint_channels: int = 0) -> int:
   """Extra-conv width giving the baseline our fine model's parameter count.
 
   The count is affine in the width; the nearest integer is returned.
@@ -174,14 +212,17 @@ def matched_extra_width(num_joints: int, coarse_widths: Sequence[int],
     bank_widths: fine per-bank widths (both models).
     hidden_width: fine shared 1x1 width (both models).
     context: window in input pixels.
+    hint_channels: channels of the coarse heat-map input (0 none, 1 the
+      joint's own map, 2 with the other joints'); the baseline's hint bank
+      has the extra conv too, as its other banks.
 
   Returns:
     The extra width, at least 1.
   """
   target = _ours(num_joints, coarse_widths, num_levels, bank_widths,
-                 hidden_width, context)
+                 hidden_width, context, hint_channels)
   one, two = (_standard(num_joints, w, num_levels, bank_widths, hidden_width,
-                        context) for w in (1, 2))
+                        context, hint_channels) for w in (1, 2))
   width = round(1 + (target - one) / (two - one))
   if width < 1:
     raise ValueError(
@@ -195,27 +236,22 @@ def parameter_counts(num_joints: int, coarse_widths: Sequence[int],
                      num_levels: int = 3,
                      bank_widths: Sequence[int] = (64, 64),
                      hidden_width: int = 128,
-                     context: int = crop.DEFAULT_CONTEXT) -> dict[str, int]:
+                     context: int = crop.DEFAULT_CONTEXT,
+                     hint_channels: int = 0) -> dict[str, int]:
   """Parameter counts of both fine models (the coarse models are the same).
 
   Args:
-    num_joints: J.
-    coarse_widths: (c1, c2), the coarse conv1 / conv2 widths we crop.
-    num_levels: pyramid levels.
-    bank_widths: fine per-bank widths (both models).
-    hidden_width: fine shared 1x1 width (both models).
-    context: window in input pixels.
+    num_joints, coarse_widths, num_levels, bank_widths, hidden_width,
+      context, hint_channels: as ``matched_extra_width``.
 
   Returns:
     {'ours': our fine model, 'standard_cascade': the baseline with the
     matched extra conv, 'extra_width': that conv's width}.
   """
-  extra = matched_extra_width(num_joints, coarse_widths, num_levels,
-                              bank_widths, hidden_width, context)
+  fields = (num_levels, bank_widths, hidden_width, context, hint_channels)
+  extra = matched_extra_width(num_joints, coarse_widths, *fields)
   return {
-      'ours': _ours(num_joints, coarse_widths, num_levels, bank_widths,
-                    hidden_width, context),
-      'standard_cascade': _standard(num_joints, extra, num_levels,
-                                    bank_widths, hidden_width, context),
+      'ours': _ours(num_joints, coarse_widths, *fields),
+      'standard_cascade': _standard(num_joints, extra, *fields),
       'extra_width': extra,
   }

@@ -135,9 +135,10 @@ def _model_config(name: str, dtype_name: str) -> ml_collections.ConfigDict:
 # bf16 convs per model: the coarse 3 banks x 4 and 2 head 1x1s (its J-wide
 # output is float32); the cascade's fine branch on 4 feature banks and the
 # demo config's heat-map input x 2 convs, and its 1x1; the standard
-# cascade's on 3 image levels x 3 convs (its extra conv included) and its 1x1.
+# cascade's on 3 image levels and the heat-map input x 3 convs (its extra
+# conv included) and its 1x1.
 BF16_CONVS = {'cascade': 3 * 4 + 2 + (4 + 1) * 2 + 1,
-              'standard_cascade': 3 * 4 + 2 + 3 * 3 + 1}
+              'standard_cascade': 3 * 4 + 2 + (3 + 1) * 3 + 1}
 
 
 @pytest.mark.parametrize('name', ['cascade', 'standard_cascade'])

@@ -1,6 +1,7 @@
 """Tests for cascade_jax.model.cascade and .standard_cascade."""
 
 import functools
+import itertools
 
 import chex
 import jax
@@ -311,6 +312,41 @@ class StandardCascadeTest(chex.TestCase):
     chex.assert_shape(fine_heatmaps, (1, 24, 24, 3))
     chex.assert_shape(origins, (1, 3, 2))
 
+  def test_heatmap_input_as_ours(self):
+    model = standard_cascade.StandardCascadeModel(
+        **NARROW, extra_width=7, fine_heatmap_input=True)
+    params, before, after, coarse_grads = _raise_joint_1(model, 0.5)
+    # The hint is one more bank, with the extra conv as the image banks.
+    self.assertEqual(
+        {name: v['kernel'].shape
+         for name, v in params['fine']['fine']['siamese'].items()
+         if name.startswith('hint')},
+        {'hint_conv0': (7, 7, 1, 4), 'hint_conv1': (7, 7, 4, 7),
+         'hint_conv2': (7, 7, 7, 5)})
+    # Only joint 1's own input changes, and no gradient reaches the coarse
+    # heat-maps through it.
+    np.testing.assert_array_equal(before[..., [0, 2]], after[..., [0, 2]])
+    self.assertGreater(float(jnp.max(jnp.abs(before[..., 1]
+                                             - after[..., 1]))), 1e-4)
+    for leaf in jax.tree.leaves(coarse_grads):
+      np.testing.assert_array_equal(leaf, 0.0)
+
+  def test_other_joints_input_as_ours(self):
+    model = standard_cascade.StandardCascadeModel(
+        **NARROW, extra_width=7, fine_heatmap_input=True,
+        fine_other_joints_input=True)
+    params, before, after, _ = _raise_joint_1(model, 5.0)
+    chex.assert_shape(
+        params['fine']['fine']['siamese']['hint_conv0']['kernel'],
+        (7, 7, 2, NARROW['fine_bank_widths'][0]))
+    for joint in range(3):  # Joints 0 and 2 see joint 1 among the others.
+      self.assertGreater(float(jnp.max(jnp.abs(before[..., joint]
+                                               - after[..., joint]))), 1e-4)
+    with self.assertRaisesRegex(ValueError, 'set fine_heatmap_input'):
+      standard_cascade.StandardCascadeModel(
+          **NARROW, extra_width=7, fine_other_joints_input=True).init(
+              jax.random.key(0), jnp.asarray(IMAGES), train=False)
+
   def test_parameter_counts_match_ours(self):
     configs = {
         'paper_flic': dict(num_joints=11, coarse_widths=(128, 128)),
@@ -318,9 +354,11 @@ class StandardCascadeTest(chex.TestCase):
         'cpu': dict(num_joints=11, coarse_widths=(16, 16),
                     bank_widths=(16, 16), hidden_width=32),
     }
-    for name, config in configs.items():
-      with self.subTest(name):
-        counts = standard_cascade.parameter_counts(**config)
+    for (name, config), hint_channels in itertools.product(configs.items(),
+                                                           (0, 1, 2)):
+      with self.subTest(name, hint_channels=hint_channels):
+        counts = standard_cascade.parameter_counts(
+            **config, hint_channels=hint_channels)
         self.assertLess(
             abs(counts['standard_cascade'] - counts['ours']) / counts['ours'],
             0.01)
@@ -331,3 +369,8 @@ class StandardCascadeTest(chex.TestCase):
     self.assertEqual(paper['ours'],
                      49 * 64 * 768 + 4 * 64 + 4 * (49 * 64 * 64 + 64)
                      + 64 * 128 + 128 + 11 * 129)
+    # With both heat-map channels, one more bank of 2 input channels.
+    hinted = standard_cascade.parameter_counts(**configs['paper_flic'],
+                                               hint_channels=2)
+    self.assertEqual(hinted['ours'] - paper['ours'],
+                     49 * 2 * 64 + 64 + 49 * 64 * 64 + 64)
