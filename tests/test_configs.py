@@ -9,8 +9,10 @@ import jax.numpy as jnp
 import pytest
 
 from cascade_jax import joint_sets
+from cascade_jax.eval import precision
 from cascade_jax.model import build
 from cascade_jax.model import spatial
+from cascade_jax.model import standard_cascade
 from configs import synthetic_cascade
 from configs import synthetic_spatial
 
@@ -128,3 +130,21 @@ def test_synthetic_spatial_starts_from_its_base_which_held_out_the_choice():
   assert steps.spatial > 0
   with pytest.raises(ValueError, match="'coarse'.*'spatial', 'base'"):
     synthetic_spatial.get_config('coarse')
+
+
+def test_study_baseline_gets_the_cascades_fine_inputs():
+  """The precision study's standard cascade (Fig. 14a) is built with the same
+  heat-map inputs as the cascade it is compared with, and matched in
+  parameters with them."""
+  config = synthetic_cascade.get_config()
+  models = {variant: build.build_model(
+      precision.variant_config(config, variant).model, 11)
+            for variant in ('cascade_8x', 'standard_cascade_8x')}
+  for model in models.values():
+    assert model.fine_heatmap_input and model.fine_other_joints_input
+  widths = {hint_channels: standard_cascade.matched_extra_width(
+      11, config.model.bank_widths[:2], 3, config.model.fine_bank_widths,
+      config.model.fine_hidden_width, config.model.context, hint_channels)
+            for hint_channels in (0, 2)}
+  assert widths[0] != widths[2]  # The hint bank's extra conv is counted.
+  assert models['standard_cascade_8x'].extra_width == widths[2]
