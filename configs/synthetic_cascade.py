@@ -11,7 +11,8 @@ cascade section): coarse 6000 steps, fine 1200 (coarse frozen), joint 600
 (E1 + 0.1 E2); fine banks 32/32 and a 1x1 of 64 (the paper's 64/64/128
 halved), 24 px context; the demo's heat-map inputs to the fine model and
 its fusion rule. About 2.5 min on one H100 (measured before the heat-map
-inputs) and roughly an hour on a 2-core CPU.
+inputs); on a 2-core CPU the 8x cascade's fine and joint stages take about
+17 minutes after its coarse stage's 5 to 6 (BUILD_NOTES, issue 13, item 18).
 
 Pooling variants (paper Tables 1-3) by config string, CPU-size:
   --config=configs/synthetic_cascade.py:4x  (or :8x, the default, or :16x)
@@ -39,9 +40,10 @@ def get_config(variant: str = '8x'):
   # The precision study's window; the demo's 16 px is cheaper on CPU.
   config.model.context = 24
   # The demo's fine inputs (each joint's coarse map and the other joints')
-  # and its fusion (coarse_power 4) are kept: they lift every 8x group to
-  # its coarse model at PCK@0.2, and the standard-cascade baseline gets the
-  # same inputs (BUILD_NOTES, issue 13, item 18).
+  # and its fusion (coarse_power 4) are kept: on the study's report every 8x
+  # group is at or above its coarse model at PCK@0.2 (with the flip test the
+  # wrists tie 0.2 under), and the standard-cascade baseline gets the same
+  # inputs (BUILD_NOTES, issue 13, item 18).
   config.train.stage_steps.coarse = 6000
   config.train.stage_steps.fine = 0 if coarse_only else 1200
   config.train.stage_steps.joint = 0 if coarse_only else 600
