@@ -12,7 +12,7 @@ cascade section): coarse 6000 steps, fine 1200 (coarse frozen), joint 600
 halved), 24 px context; the demo's heat-map inputs to the fine model and
 its fusion rule. About 2.5 min on one H100 (measured before the heat-map
 inputs); on a 2-core CPU the 8x cascade's fine and joint stages take about
-17 minutes after its coarse stage's 5 to 6 (BUILD_NOTES, issue 13, item 18).
+17 minutes after its coarse stage's 6 to 7 (BUILD_NOTES, issue 13, item 18).
 
 Pooling variants (paper Tables 1-3) by config string, CPU-size:
   --config=configs/synthetic_cascade.py:4x  (or :8x, the default, or :16x)
