@@ -57,8 +57,9 @@ def build_model(config: ml_collections.ConfigDict, num_joints: int,
     return cascade.CascadeModel(**coarse_fields, **fine_fields,
                                 spatial=spatial_model)
   if config.name == 'standard_cascade':
-    hint_channels = (fine_fields['fine_heatmap_input']
-                     * (1 + fine_fields['fine_other_joints_input']))
+    hint_channels = cascade.hint_channels(
+        fine_fields['fine_heatmap_input'],
+        fine_fields['fine_other_joints_input'])
     extra_width = config.extra_width or standard_cascade.matched_extra_width(
         num_joints, tuple(config.bank_widths[:2]), 3,
         tuple(config.fine_bank_widths), config.fine_hidden_width,

@@ -134,8 +134,8 @@ class CascadeModel(nn.Module):
                      self.fine_heatmap_input, self.fine_other_joints_input)
     fine_heatmaps = fine.FineHeatmapModel(
         self.num_joints, self.fine_bank_widths, self.fine_hidden_width,
-        dtype=self.dtype, hint_stride=self.pooling if hint is not None else 0,
-        name='fine')(crops, origins, hint)
+        dtype=self.dtype, hint_stride=self.pooling, name='fine')(
+            crops, origins, hint)
     return CascadeOutputs(coarse_heatmaps, fine_heatmaps, crop_centres,
                           origins, spatial_heatmaps)
 
@@ -148,10 +148,7 @@ def fine_hint(coarse_heatmaps: jax.Array, origins: jax.Array, context: int,
   2] windows of each joint's own coarse map and, as a second channel, of the
   other joints' maximum; None when ``heatmap_input`` is off. No gradient:
   E2 does not train the coarse maps through it."""
-  if other_joints_input and not heatmap_input:
-    raise ValueError('fine_other_joints_input adds a channel to the fine '
-                     'model\'s heat-map input: set fine_heatmap_input too')
-  if not heatmap_input:
+  if not hint_channels(heatmap_input, other_joints_input):
     return None
   maps = jax.lax.stop_gradient(coarse_heatmaps)
   hint = crop.joint_windows(maps, origins, context, pooling)
@@ -160,6 +157,15 @@ def fine_hint(coarse_heatmaps: jax.Array, origins: jax.Array, context: int,
                                 pooling)
     hint = jnp.concatenate([hint, others], axis=-1)
   return hint
+
+
+def hint_channels(heatmap_input: bool, other_joints_input: bool) -> int:
+  """Channels of ``fine_hint``'s windows: 0 (no heat-map input), 1 (the
+  joint's own coarse map) or 2 (and the other joints' maximum)."""
+  if other_joints_input and not heatmap_input:
+    raise ValueError('fine_other_joints_input adds a channel to the fine '
+                     'model\'s heat-map input: set fine_heatmap_input too')
+  return int(heatmap_input) + int(other_joints_input)
 
 
 def other_joints_maximum(heatmaps: jax.Array) -> jax.Array:

@@ -43,7 +43,8 @@ class FineBranch(nn.Module):
     hidden_width: width of the 1x1 conv after the sum; the paper's 128.
     kernel_size: spatial size of the bank convs; the paper's 7.
     dtype: computation dtype of the convs (parameters stay float32).
-    hint_stride: stride of the optional ``hint`` input (the coarse pooling).
+    hint_stride: stride of the optional ``hint`` input (the coarse pooling);
+      read only when a hint is given.
   """
   bank_widths: Sequence[int] = (64, 64)
   hidden_width: int = 128
@@ -60,8 +61,9 @@ class FineBranch(nn.Module):
       crops: per bank r, [B, n_r, n_r, C_r] at stride 2**r
         (``crop.crop_windows``); n_0 = context.
       origins: [B, 2] (x, y) window origins of the crops.
-      hint: optional [B, n, n, 1] window of this joint's coarse heat-map at
-        ``hint_stride``: one more bank (the same convs, its own weights).
+      hint: optional [B, n, n, C] window of the coarse heat-maps
+        (``cascade.fine_hint``) at ``hint_stride``: one more bank (the same
+        convs, its own weights).
 
     Returns:
       [B, context, context, hidden_width], post-ReLU, in ``dtype``: pixel
@@ -80,6 +82,10 @@ class FineBranch(nn.Module):
       merged += crop.upsample_window(bank_convs(x, f'bank{bank}'), origins,
                                      context, 2**bank)
     if hint is not None:
+      if self.hint_stride <= 0:
+        raise ValueError('a heat-map hint was given to a fine model with '
+                         f'hint_stride {self.hint_stride}: set it to the '
+                         'coarse pooling')
       merged += crop.upsample_window(bank_convs(hint, 'hint'), origins,
                                      context, self.hint_stride)
     return nn.relu(conv.Conv(self.hidden_width, (1, 1), dtype=self.dtype,
@@ -122,8 +128,8 @@ class FineHeatmapModel(nn.Module):
       crops: per bank r, [B, J, n_r, n_r, C_r] at stride 2**r
         (``crop.crop_features``).
       origins: [B, J, 2] (x, y) window origins of the crops.
-      hint: optional [B, J, n, n, 1] windows of each joint's own coarse
-        heat-map (``crop.joint_windows``), with ``hint_stride`` set.
+      hint: optional [B, J, n, n, C] windows of the coarse heat-maps
+        (``cascade.fine_hint``), with ``hint_stride`` set.
 
     Returns:
       [B, context, context, J] float32 fine heat-maps in window pixels.

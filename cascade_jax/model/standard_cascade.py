@@ -57,23 +57,17 @@ class StandardCascadeFineModel(nn.Module):
   hint_stride: int = 0
 
   @nn.compact
-  def __call__(self, images: jax.Array, crop_centres: jax.Array,
-               hint: jax.Array | None = None
-               ) -> tuple[jax.Array, jax.Array]:
-    """Fine heat-maps around the given centres.
+  def __call__(self, images: jax.Array, origins: jax.Array,
+               hint: jax.Array | None = None) -> jax.Array:
+    """Fine heat-maps [B, context, context, J] in window pixels.
 
     Args:
       images: [B, H, W, 3]; H and W multiples of 2**(num_levels - 1).
-      crop_centres: [B, J, 2] (x, y) window centres in input pixels.
+      origins: [B, J, 2] int32 window origins in input pixels
+        (``crop.window_origins``).
       hint: optional [B, J, n, n, C] coarse heat-map windows
         (``cascade.fine_hint``), one more bank as in our fine model.
-
-    Returns:
-      (fine heat-maps [B, context, context, J] in window pixels,
-      window origins [B, J, 2] int32 input pixels).
     """
-    origins = crop.window_origins(crop_centres, images.shape[1:3],
-                                  self.context)
     crops = [
         crop.crop_windows(
             layers.local_contrast_normalize(level, self.lcn_kernel_size),
@@ -82,10 +76,9 @@ class StandardCascadeFineModel(nn.Module):
             layers.gaussian_pyramid(images.astype(jnp.float32),
                                     self.num_levels))]
     widths = (*self.bank_widths[:-1], self.extra_width, self.bank_widths[-1])
-    fine_heatmaps = fine.FineHeatmapModel(
+    return fine.FineHeatmapModel(
         self.num_joints, widths, self.hidden_width, dtype=self.dtype,
         hint_stride=self.hint_stride, name='fine')(crops, origins, hint)
-    return fine_heatmaps, origins
 
 
 class StandardCascadeModel(nn.Module):
@@ -130,18 +123,17 @@ class StandardCascadeModel(nn.Module):
     if crop_centres is None:
       crop_centres, _ = heatmap_codec.decode(coarse_heatmaps, self.pooling)
     crop_centres = jax.lax.stop_gradient(crop_centres)
-    hint = cascade.fine_hint(
-        coarse_heatmaps,
-        crop.window_origins(crop_centres, images.shape[1:3], self.context),
-        self.context, self.pooling, self.fine_heatmap_input,
-        self.fine_other_joints_input)
-    fine_heatmaps, origins = StandardCascadeFineModel(
+    origins = crop.window_origins(crop_centres, images.shape[1:3],
+                                  self.context)
+    hint = cascade.fine_hint(coarse_heatmaps, origins, self.context,
+                             self.pooling, self.fine_heatmap_input,
+                             self.fine_other_joints_input)
+    fine_heatmaps = StandardCascadeFineModel(
         num_joints=self.num_joints, extra_width=self.extra_width,
         bank_widths=self.fine_bank_widths, hidden_width=self.fine_hidden_width,
         num_levels=self.num_levels, lcn_kernel_size=self.lcn_kernel_size,
-        context=self.context, dtype=self.dtype,
-        hint_stride=self.pooling if hint is not None else 0,
-        name='fine')(images, crop_centres, hint)
+        context=self.context, dtype=self.dtype, hint_stride=self.pooling,
+        name='fine')(images, origins, hint)
     return cascade.CascadeOutputs(coarse_heatmaps, fine_heatmaps, crop_centres,
                                   origins)
 
@@ -189,9 +181,9 @@ def _standard(num_joints, extra_width, num_levels, bank_widths, hidden_width,
                                    hidden_width, num_levels, context=context,
                                    hint_stride=_COUNTING_HINT_STRIDE)
   images = jax.ShapeDtypeStruct((1, context, context, 3), jnp.float32)
-  centres = jax.ShapeDtypeStruct((1, num_joints, 2), jnp.float32)
-  return _num_params(lambda x, c, h: model.init(jax.random.key(0), x, c, h),
-                     images, centres,
+  origins = jax.ShapeDtypeStruct((1, num_joints, 2), jnp.int32)
+  return _num_params(lambda x, o, h: model.init(jax.random.key(0), x, o, h),
+                     images, origins,
                      _hint(num_joints, context, hint_channels))
 
 

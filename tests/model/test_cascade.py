@@ -100,6 +100,13 @@ class CascadeModelTest(chex.TestCase):
     with self.assertRaisesRegex(ValueError, 'set fine_heatmap_input'):
       model.init(jax.random.key(0), jnp.asarray(IMAGES), train=False)
 
+  def test_hint_channels_count_the_heatmap_inputs(self):
+    self.assertEqual(cascade.hint_channels(False, False), 0)
+    self.assertEqual(cascade.hint_channels(True, False), 1)
+    self.assertEqual(cascade.hint_channels(True, True), 2)
+    with self.assertRaisesRegex(ValueError, 'set fine_heatmap_input'):
+      cascade.hint_channels(False, True)
+
   def test_outputs_and_windows_centred_on_the_coarse_argmax(self):
     model = cascade.CascadeModel(**NARROW)
     outputs = jax.jit(functools.partial(model.apply, train=False))(
@@ -296,10 +303,9 @@ class StandardCascadeTest(chex.TestCase):
     model = standard_cascade.StandardCascadeFineModel(
         num_joints=3, extra_width=7, bank_widths=(4, 5), hidden_width=6,
         context=24)
-    centres = jnp.asarray(np.array([[[0.0, 0.0], [47.0, 63.0], [20.0, 30.0]]],
-                                   np.float32))
+    origins = jnp.asarray(np.array([[[0, 0], [36, 52], [8, 18]]], np.int32))
     images = jnp.asarray(IMAGES[:1])
-    variables = jax.eval_shape(model.init, jax.random.key(0), images, centres)
+    variables = jax.eval_shape(model.init, jax.random.key(0), images, origins)
     siamese = variables['params']['fine']['siamese']
     self.assertEqual(
         {name: v['kernel'].shape for name, v in siamese.items()
@@ -307,10 +313,8 @@ class StandardCascadeTest(chex.TestCase):
         {'bank0_conv0': (7, 7, 3, 4), 'bank0_conv1': (7, 7, 4, 7),
          'bank0_conv2': (7, 7, 7, 5)})
     self.assertNotIn('bank3_conv0', siamese)  # 3 pyramid levels.
-    fine_heatmaps, origins = jax.eval_shape(model.apply, variables, images,
-                                            centres)
+    fine_heatmaps = jax.eval_shape(model.apply, variables, images, origins)
     chex.assert_shape(fine_heatmaps, (1, 24, 24, 3))
-    chex.assert_shape(origins, (1, 3, 2))
 
   def test_heatmap_input_as_ours(self):
     model = standard_cascade.StandardCascadeModel(

@@ -112,6 +112,14 @@ class FineHeatmapModelTest(chex.TestCase):
     with pytest.raises(ValueError, match='num_joints = 2.*3 joints'):
       jax.eval_shape(model.init, jax.random.key(1), _crops(3), _origins(3))
 
+  def test_a_hint_without_its_stride_raises(self):
+    model = fine.FineHeatmapModel(num_joints=4, **NARROW)  # hint_stride 0.
+    cells = crop.window_cells(16, 8)
+    hint = jnp.zeros((2, 4, cells, cells, 1))
+    with pytest.raises(ValueError, match='hint_stride 0'):
+      jax.eval_shape(model.init, jax.random.key(1), _crops(4), _origins(4),
+                     hint)
+
 
 class FineTargetsTest(chex.TestCase):
 
