@@ -7,6 +7,8 @@ WORKDIR ?= workdirs/demo
 DEMO_CONFIG ?= configs/synthetic.py
 # The pinned jax, flax, orbax, grain, numpy, scipy and matplotlib need it.
 NEEDED_PYTHON := 3.11
+# The pip that installs them, pinned like them (verified 2026-12-03: CI and demo).
+PIP_VERSION := 26.3
 comma := ,
 # One line, instead of a pip resolver error, when $(PYTHON) is too old.
 CHECK_PYTHON = @$(PYTHON) -c 'import sys; sys.exit(sys.version_info < ($(subst .,$(comma),$(NEEDED_PYTHON)),))' 2>/dev/null || { \
@@ -23,7 +25,7 @@ check-python:
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(CHECK_PYTHON)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet pip==$(PIP_VERSION)
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
